@@ -1,0 +1,13 @@
+//! The napi binding: thin classes that convert JS values, validate them, call the core
+//! and map its errors. No algorithm lives here.
+
+mod errors;
+pub use errors::*;
+pub mod position;
+pub mod task;
+
+pub mod compression;
+pub mod aggregation;
+pub mod sync;
+pub mod mesh;
+pub mod partition;

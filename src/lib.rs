@@ -1,0 +1,5 @@
+//! `@rotastellar/distributed`: the Rust core (`core`) and its thin napi binding (`js`).
+#![deny(clippy::all)]
+
+pub mod core;
+mod js;
