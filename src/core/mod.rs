@@ -5,6 +5,8 @@ pub mod error;
 pub mod geo;
 
 // Federated learning.
+pub mod rng;
+pub mod half;
 pub mod compression;
 pub mod wire;
 pub mod aggregation;
