@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::core::error::{check_finite, Code, Error, Result};
+use crate::core::error::{Code, Error, Result};
 use crate::core::half::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::core::rng::Rng;
 
@@ -224,17 +224,21 @@ pub struct ClientState {
     pub rounds: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// An upper bound on max |residual| (not serialised: recomputed on restore), used to
+    /// rule out f32 overflow of residual + gradient without an extra pass.
+    pub residual_bound: f64,
 }
 
 impl ClientState {
     pub fn new(config: CompressionConfig) -> Result<Self> {
         config.validate()?;
-        Ok(ClientState { config, residual: Vec::new(), rounds: 0, bytes_in: 0, bytes_out: 0 })
+        Ok(ClientState { config, residual: Vec::new(), rounds: 0, bytes_in: 0, bytes_out: 0, residual_bound: 0.0 })
     }
 
     /// Forgets the residual (the next round starts from zero error).
     pub fn reset_residual(&mut self) {
         self.residual = Vec::new();
+        self.residual_bound = 0.0;
     }
 
     /// Compresses one gradient. Under error feedback the residual is added first and what
@@ -249,7 +253,7 @@ impl ClientState {
         if n > u32::MAX as usize {
             return Err(Error::invalid_arg(format!("gradients has {n} values; at most 4294967295 are supported")));
         }
-        check_finite("gradients", gradient)?;
+        let g_max = scan_finite_max("gradients", gradient)?;
         let cfg = self.config.clone();
         let round = self.rounds as u32;
         let out = if cfg.error_feedback {
@@ -262,16 +266,19 @@ impl ClientState {
                     ),
                 ));
             }
-            let fresh = self.residual.is_empty();
-            if fresh {
+            if self.residual.is_empty() {
                 self.residual = gradient.to_vec();
+                self.residual_bound = g_max as f64;
             } else {
-                add_assign(&mut self.residual, gradient);
-                if let Err(e) = check_finite("gradients + residual", &self.residual) {
-                    // Overflow to infinity: undo so the residual is never poisoned.
-                    sub_assign(&mut self.residual, gradient);
-                    return Err(e);
+                // residual + gradient must stay finite. A cheap bound settles it almost
+                // always; near f32::MAX an exact read-only check runs before anything is
+                // written, so a refused round leaves the residual bit-for-bit unchanged.
+                if self.residual_bound + g_max as f64 > f32::MAX as f64 {
+                    self.residual_bound = check_sum_finite(&self.residual, gradient)? as f64;
+                } else {
+                    self.residual_bound += g_max as f64;
                 }
+                add_assign(&mut self.residual, gradient);
             }
             let msg = compress_values(&self.residual, &cfg, round)?;
             subtract_sent(&mut self.residual, &msg);
@@ -325,6 +332,47 @@ pub fn compress_values(acc: &[f32], cfg: &CompressionConfig, round: u32) -> Resu
         }
     };
     Ok(CompressedGradient { length: n, indices, values, dense, compression_type: cfg.compression_type, encoding, quantized, round })
+}
+
+/// Fails with `ERR_NON_FINITE` naming the first NaN/±Inf index; else returns max |x|.
+pub fn scan_finite_max(name: &str, x: &[f32]) -> Result<f32> {
+    // Per chunk: max |v| over finite values, and whether a non-finite one was seen
+    // (a NaN/Inf makes `v - v` NaN, which the comparison below catches without a branch).
+    let scan = |c: &[f32]| {
+        let mut m = 0.0f32;
+        let mut bad = false;
+        for &v in c {
+            m = m.max(v.abs());
+            bad |= (v - v) != 0.0 || v.is_nan();
+        }
+        (m, bad)
+    };
+    let (m, bad) = if x.len() < PAR_THRESHOLD {
+        scan(x)
+    } else {
+        x.par_chunks(CHUNK).map(scan).reduce(|| (0.0, false), |a, b| (a.0.max(b.0), a.1 | b.1))
+    };
+    if bad {
+        let i = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        return Err(Error::new(Code::NonFinite, format!("{name}[{i}] is {} (gradients must be finite)", x[i])));
+    }
+    Ok(m)
+}
+
+/// Read-only check that every `a[i] + b[i]` is finite; returns the max |a[i] + b[i]|.
+fn check_sum_finite(a: &[f32], b: &[f32]) -> Result<f32> {
+    let mut m = 0.0f32;
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let s = x + y;
+        if !s.is_finite() {
+            return Err(Error::new(
+                Code::NonFinite,
+                format!("gradients[{i}] = {y} overflows when added to the error-feedback residual ({x})"),
+            ));
+        }
+        m = m.max(s.abs());
+    }
+    Ok(m)
 }
 
 fn gather(acc: &[f32], idx: &[u32]) -> Vec<f32> {
