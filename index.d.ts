@@ -9,6 +9,102 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One client's compressed gradient for one round: sparse (indices + values) or dense. */
+export declare class CompressedGradient {
+  /** Kept positions, ascending (a new `Uint32Array`; for dense types, every position). */
+  get indices(): Uint32Array
+  /** The values as the receiver decodes them (a new `Float32Array`). */
+  get values(): Float32Array
+  /** Length of the original gradient. */
+  get length(): number
+  /** Number of values carried. */
+  get nnz(): number
+  /** True when every position is carried (NONE, QUANTIZATION). */
+  get isDense(): boolean
+  /** The compression that produced it. */
+  get compressionType(): CompressionType
+  /** The sending client's round counter (0-based). */
+  get round(): number
+  /** Size of `toBuffer()` in bytes. */
+  get wireBytes(): number
+  /** Original bytes (4·length) ÷ the bytes of its wire encoding. */
+  get compressionRatio(): number
+  /** The wire encoding: versioned, CRC32C-checked (see the README's wire-format section). */
+  toBuffer(): Buffer
+  /** Parses a wire encoding; any truncation, alteration or forgery is `ERR_CORRUPT_DATA`. */
+  static fromBuffer(buffer: Uint8Array): CompressedGradient
+  /** The full-length gradient it stands for (zeros where nothing was sent). */
+  decompress(): Float32Array
+}
+
+/** A validated gradient-compression configuration. */
+export declare class CompressionConfig {
+  /** Validates the options: `ERR_INVALID_ARG` for sparsity outside [0, 1), bits outside 1–16, a bad seed. */
+  constructor(options?: CompressionConfigOptions | undefined | null)
+  /** Top-0.1% with 4-bit values and error feedback: for the thinnest links. */
+  static highCompression(): CompressionConfig
+  /** Top-1% with 8-bit values and error feedback. */
+  static balanced(): CompressionConfig
+  /** Every value, 16-bit stochastic quantization, no error feedback. */
+  static lowCompression(): CompressionConfig
+  get compressionType(): CompressionType
+  get sparsity(): number
+  get errorFeedback(): boolean
+  get quantizationBits(): number
+  get seed(): number
+  get fp16Values(): boolean
+  /** How many values a gradient of `n` values keeps under this configuration. */
+  kFor(n: number): number
+  /** Plain-object form, for `JSON.stringify`. */
+  toJSON(): CompressionConfigOptions
+}
+
+/**
+ * A federated-learning client: compresses its gradients for transmission and keeps the
+ * error-feedback residual between rounds.
+ */
+export declare class FederatedClient {
+  /** Creates a client; `nodeId` must be a non-empty string. */
+  constructor(options: FederatedClientOptions)
+  /** This client's id. */
+  get nodeId(): string
+  /** A copy of this client's configuration. */
+  get compression(): CompressionConfig
+  /**
+   * Compresses one gradient (a `Float32Array`, read without copying; a `number[]` is
+   * accepted and converted). Under error feedback the residual is added first and what
+   * is not sent stays in it. NaN/±Inf is `ERR_NON_FINITE` naming the first index; a
+   * length different from the residual's is `ERR_LENGTH_MISMATCH`; both leave the state
+   * unchanged.
+   */
+  compress(gradients: Float32Array | number[]): CompressedGradient
+  /**
+   * `compress` on the libuv thread pool, for large gradients. The input is copied before
+   * the call returns, so the caller may reuse its array at once.
+   */
+  compressAsync(gradients: Float32Array | number[]): Promise<unknown>
+  /**
+   * A copy of the error-feedback residual, or `null` before the first round (or without
+   * error feedback).
+   */
+  get residual(): Float32Array | null
+  /** Drops the residual: the next round starts with no carried error (and may change length). */
+  resetResidual(): void
+  /** Counters: rounds, bytes in and out, ratio, residual norm. */
+  get stats(): FederatedClientStats
+  /** Same as the `stats` getter (the published JS package's name). */
+  getStats(): FederatedClientStats
+  /**
+   * The whole state (id, configuration, round, counters, residual) as a CRC32C-checked
+   * Buffer, so a satellite that reboots between passes loses nothing.
+   */
+  saveState(): Buffer
+  /** Rebuilds a client from `saveState()`; a damaged buffer is `ERR_CORRUPT_DATA`. */
+  static restoreState(state: Uint8Array): FederatedClient
+  /** Plain SGD step, `params − learningRate·update` (default rate 0.01), as a new array. */
+  applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
+}
+
 /**
  * A point on or above the Earth (WGS-84): latitude and longitude in degrees, altitude in km.
  *
@@ -29,6 +125,60 @@ export declare class Position {
   constructor(options: PositionOptions)
   /** Plain-object form, for `JSON.stringify`. */
   toJSON(): PositionOptions
+}
+
+/** Options of `new CompressionConfig({...})`; every field is optional. */
+export interface CompressionConfigOptions {
+  /** Default `CompressionType.TOP_K`. */
+  compressionType?: CompressionType
+  /** Fraction of values dropped, in [0, 1); k = clamp(round(n·(1−sparsity)), 1, n). Default 0.99. */
+  sparsity?: number
+  /** Keep what was not sent and add it to the next gradient (EF-SGD). Default true. */
+  errorFeedback?: boolean
+  /** Bits per quantized value, an integer from 1 to 16. Default 8. */
+  quantizationBits?: number
+  /** Seed of random-k and stochastic rounding (a non-negative integer ≤ 2^53). Default 0. */
+  seed?: number
+  /** Send unquantized values as IEEE half floats (halves the value bytes). Default false. */
+  fp16Values?: boolean
+}
+
+/** How gradients are reduced before transmission. */
+export declare enum CompressionType {
+  /** Every value as f32 (or f16 with `fp16Values`). */
+  NONE = 'none',
+  /** The k values of largest magnitude (exact; ties go to the lower index). */
+  TOP_K = 'top_k',
+  /** k positions drawn uniformly without replacement from the seeded generator. */
+  RANDOM_K = 'random_k',
+  /** Every value, stochastically quantized (unbiased) to `quantizationBits` bits. */
+  QUANTIZATION = 'quantization',
+  /** Top-k, then the kept values quantized. */
+  TOP_K_QUANTIZED = 'top_k_quantized',
+}
+
+/** Options of `new FederatedClient({...})`. */
+export interface FederatedClientOptions {
+  /** This client's id, e.g. `'sat-001'`. */
+  nodeId: string
+  /** A `CompressionConfig`, or its options; default `new CompressionConfig()` (top-1% with error feedback). */
+  compression?: CompressionConfig | CompressionConfigOptions
+}
+
+/** Traffic and round counters of a client. */
+export interface FederatedClientStats {
+  nodeId: string
+  /** Rounds compressed so far. */
+  rounds: number
+  /** Bytes of gradients given to `compress` (4 per value). */
+  bytesIn: number
+  /** Bytes of the wire encodings produced. */
+  bytesOut: number
+  /** bytesIn ÷ bytesOut (0 before the first round). */
+  compressionRatio: number
+  /** L2 norm of the error-feedback residual. */
+  residualNorm: number
+  compressionType: CompressionType
 }
 
 /** The TypeScript shape accepted wherever a position is expected. */

@@ -835,4 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CompressedGradient = nativeBinding.CompressedGradient
+module.exports.CompressionConfig = nativeBinding.CompressionConfig
+module.exports.FederatedClient = nativeBinding.FederatedClient
 module.exports.Position = nativeBinding.Position
+module.exports.CompressionType = nativeBinding.CompressionType

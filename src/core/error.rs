@@ -23,6 +23,7 @@ pub enum Code {
     Decayed,
     EpochOutOfRange,
     InvalidPlacement,
+    Busy,
     Internal,
 }
 
@@ -46,6 +47,7 @@ impl Code {
             Code::Decayed => "ERR_DECAYED",
             Code::EpochOutOfRange => "ERR_EPOCH_OUT_OF_RANGE",
             Code::InvalidPlacement => "ERR_INVALID_PLACEMENT",
+            Code::Busy => "ERR_BUSY",
             Code::Internal => "ERR_INTERNAL",
         }
     }

@@ -5,6 +5,7 @@ mod errors;
 pub use errors::*;
 pub mod position;
 pub mod task;
+pub mod arrays;
 
 pub mod compression;
 pub mod aggregation;
