@@ -66,6 +66,9 @@ impl CompressionType {
     fn sparse(self) -> bool {
         matches!(self, CompressionType::TopK | CompressionType::RandomK | CompressionType::TopKQuantized)
     }
+    fn uses_top_k(self) -> bool {
+        matches!(self, CompressionType::TopK | CompressionType::TopKQuantized)
+    }
     fn quantized(self) -> bool {
         matches!(self, CompressionType::Quantization | CompressionType::TopKQuantized)
     }
@@ -266,6 +269,7 @@ impl ClientState {
                     ),
                 ));
             }
+            let mut hist = None;
             if self.residual.is_empty() {
                 self.residual = gradient.to_vec();
                 self.residual_bound = g_max as f64;
@@ -278,9 +282,13 @@ impl ClientState {
                 } else {
                     self.residual_bound += g_max as f64;
                 }
-                add_assign(&mut self.residual, gradient);
+                if cfg.compression_type.uses_top_k() {
+                    hist = Some(add_assign_with_histogram(&mut self.residual, gradient));
+                } else {
+                    add_assign(&mut self.residual, gradient);
+                }
             }
-            let msg = compress_values(&self.residual, &cfg, round)?;
+            let msg = compress_values_with(&self.residual, &cfg, round, hist.as_deref())?;
             subtract_sent(&mut self.residual, &msg);
             msg
         } else {
@@ -295,13 +303,21 @@ impl ClientState {
 
 /// Compresses `acc` (no error feedback involved) for `round`.
 pub fn compress_values(acc: &[f32], cfg: &CompressionConfig, round: u32) -> Result<CompressedGradient> {
+    compress_values_with(acc, cfg, round, None)
+}
+
+/// [`compress_values`], reusing the first-digit histogram of `acc` when the caller has it.
+fn compress_values_with(acc: &[f32], cfg: &CompressionConfig, round: u32, hist: Option<&[u32]>) -> Result<CompressedGradient> {
     let n = acc.len();
     let k = cfg.k_for(n);
     let encoding = cfg.value_encoding();
     let (dense, indices, raw): (bool, Vec<u32>, Vec<f32>) = match cfg.compression_type {
         CompressionType::None | CompressionType::Quantization => (true, Vec::new(), acc.to_vec()),
         CompressionType::TopK | CompressionType::TopKQuantized => {
-            let idx = top_k_indices(acc, k);
+            let idx = match hist {
+                Some(h) => top_k_with_histogram(acc, k, h),
+                None => top_k_indices(acc, k),
+            };
             let vals = gather(acc, &idx);
             (false, idx, vals)
         }
@@ -336,27 +352,15 @@ pub fn compress_values(acc: &[f32], cfg: &CompressionConfig, round: u32) -> Resu
 
 /// Fails with `ERR_NON_FINITE` naming the first NaN/±Inf index; else returns max |x|.
 pub fn scan_finite_max(name: &str, x: &[f32]) -> Result<f32> {
-    // Per chunk: max |v| over finite values, and whether a non-finite one was seen
-    // (a NaN/Inf makes `v - v` NaN, which the comparison below catches without a branch).
-    let scan = |c: &[f32]| {
-        let mut m = 0.0f32;
-        let mut bad = false;
-        for &v in c {
-            m = m.max(v.abs());
-            bad |= (v - v) != 0.0 || v.is_nan();
-        }
-        (m, bad)
-    };
-    let (m, bad) = if x.len() < PAR_THRESHOLD {
-        scan(x)
-    } else {
-        x.par_chunks(CHUNK).map(scan).reduce(|| (0.0, false), |a, b| (a.0.max(b.0), a.1 | b.1))
-    };
-    if bad {
+    // The largest magnitude bit pattern: it is ≥ 0x7f80_0000 exactly when some value is
+    // NaN or ±Inf, and otherwise is max |x|. Integer max vectorises; no branches.
+    let scan = |c: &[f32]| c.iter().fold(0u32, |m, &v| m.max(mag_bits(v)));
+    let m = if x.len() < PAR_THRESHOLD { scan(x) } else { x.par_chunks(CHUNK).map(scan).reduce(|| 0, u32::max) };
+    if m >= 0x7f80_0000 {
         let i = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(Error::new(Code::NonFinite, format!("{name}[{i}] is {} (gradients must be finite)", x[i])));
     }
-    Ok(m)
+    Ok(f32::from_bits(m))
 }
 
 /// Read-only check that every `a[i] + b[i]` is finite; returns the max |a[i] + b[i]|.
@@ -412,29 +416,147 @@ fn mag_bits(x: f32) -> u32 {
     x.to_bits() & 0x7fff_ffff
 }
 
+/// Bits of the first radix digit: the top 11 of the 31 magnitude bits (the exponent and
+/// three mantissa bits, i.e. eighth-octave buckets).
+const TOP_SHIFT: u32 = 20;
+const TOP_BINS: usize = 1 << 11;
+
+/// Histogram of the first radix digit of |x|.
+pub fn top_digit_histogram(x: &[f32]) -> Vec<u32> {
+    let local = |chunk: &[f32]| {
+        let mut h = vec![0u32; TOP_BINS];
+        for &v in chunk {
+            h[(mag_bits(v) >> TOP_SHIFT) as usize] += 1;
+        }
+        h
+    };
+    if x.len() < PAR_THRESHOLD {
+        return local(x);
+    }
+    x.par_chunks(CHUNK).map(local).reduce(|| vec![0u32; TOP_BINS], merge_hist)
+}
+
+fn merge_hist(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+    a
+}
+
+/// `acc += g`, returning the first-digit histogram of the sums (one pass instead of two).
+pub fn add_assign_with_histogram(acc: &mut [f32], g: &[f32]) -> Vec<u32> {
+    let local = |(a, g): (&mut [f32], &[f32])| {
+        let mut h = vec![0u32; TOP_BINS];
+        for (a, &g) in a.iter_mut().zip(g) {
+            *a += g;
+            h[(mag_bits(*a) >> TOP_SHIFT) as usize] += 1;
+        }
+        h
+    };
+    if acc.len() < PAR_THRESHOLD {
+        return local((acc, g));
+    }
+    acc.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).map(local).reduce(|| vec![0u32; TOP_BINS], merge_hist)
+}
+
 /// The k positions of largest |x|, ascending. Ties at the threshold go to the lower
-/// index. Exact, O(n): a radix select over the magnitude bits (three histogram passes of
-/// 11, 11 and 9 bits, each restricted to the prefix found so far), then one collecting
-/// pass. The input is only read.
+/// index. Exact and O(n), never a sort of the input, which is only read.
 pub fn top_k_indices(x: &[f32], k: usize) -> Vec<u32> {
-    let n = x.len();
-    if k == 0 || n == 0 {
+    if k == 0 || x.is_empty() {
         return Vec::new();
     }
+    if k >= x.len() {
+        return (0..x.len() as u32).collect();
+    }
+    top_k_with_histogram(x, k, &top_digit_histogram(x))
+}
+
+/// [`top_k_indices`] given the first-digit histogram of `x`.
+///
+/// The histogram locates the bucket `d` holding the k-th largest magnitude: every value
+/// in a higher bucket is kept. One more pass collects those and the members of bucket `d`
+/// (few, for real gradients); an exact selection among the members by (|x| desc, index
+/// asc) finishes the job. If bucket `d` is huge (adversarial data, e.g. all equal),
+/// narrowing continues by radix passes instead, so memory stays small.
+pub fn top_k_with_histogram(x: &[f32], k: usize, hist: &[u32]) -> Vec<u32> {
+    let n = x.len();
     if k >= n {
         return (0..n as u32).collect();
     }
-    // Find the magnitude bit pattern `thr` of the k-th largest value, and how many values
-    // strictly above it are kept (`above`), by narrowing a prefix digit by digit.
-    let mut prefix: u32 = 0; // bits fixed so far (in their final positions)
-    let mut remaining = k; // how many we still need from values matching the prefix
-    let digits: [(u32, u32); 3] = [(20, 11), (9, 11), (0, 9)]; // (shift, width)
-    let mut fixed_mask: u32 = 0;
-    for &(shift, width) in &digits {
+    let mut need = k;
+    let mut d = TOP_BINS;
+    loop {
+        d -= 1;
+        let c = hist[d] as usize;
+        if c >= need {
+            break;
+        }
+        need -= c;
+    }
+    let bucket = hist[d] as usize;
+    if bucket > (1 << 20).max(n / 16) {
+        return top_k_radix(x, (d as u32) << TOP_SHIFT, need);
+    }
+    let lo = (d as u32) << TOP_SHIFT;
+    let hi = lo + (1 << TOP_SHIFT); // exclusive upper bound of bucket d
+    // Per chunk, in index order: positions above the bucket, and the bucket's members.
+    let scan = |base: usize, c: &[f32]| {
+        let mut above = Vec::new();
+        let mut members = Vec::new();
+        for (j, &v) in c.iter().enumerate() {
+            let b = mag_bits(v);
+            if b >= hi {
+                above.push((base + j) as u32);
+            } else if b >= lo {
+                members.push((base + j) as u32);
+            }
+        }
+        (above, members)
+    };
+    let (above, mut members) = if n < PAR_THRESHOLD {
+        scan(0, x)
+    } else {
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = x.par_chunks(CHUNK).enumerate().map(|(i, c)| scan(i * CHUNK, c)).collect();
+        let mut above = Vec::with_capacity(k - need);
+        let mut members = Vec::with_capacity(bucket);
+        for (a, m) in parts {
+            above.extend_from_slice(&a);
+            members.extend_from_slice(&m);
+        }
+        (above, members)
+    };
+    // Exact choice inside the bucket: larger magnitude first, then lower index.
+    let key = |&i: &u32| (std::cmp::Reverse(mag_bits(x[i as usize])), i);
+    if need < members.len() {
+        members.select_nth_unstable_by_key(need - 1, key);
+        members.truncate(need);
+    }
+    members.sort_unstable();
+    merge_sorted(&above, &members)
+}
+
+fn merge_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] < b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// Radix narrowing inside the bucket with prefix `prefix` (first digit fixed): two more
+/// histogram passes (11 and 9 bits) find the exact k-th magnitude, then one pass collects.
+fn top_k_radix(x: &[f32], mut prefix: u32, mut remaining: usize) -> Vec<u32> {
+    let mut fixed_mask: u32 = 0x7ff << TOP_SHIFT;
+    for &(shift, width) in &[(9u32, 11u32), (0, 9)] {
         let bins = 1usize << width;
-        let digit_mask = ((1u32 << width) - 1) << shift;
         let hist = histogram(x, fixed_mask, prefix, shift, bins);
-        // Walk from the largest digit down until `remaining` is covered.
         let mut d = bins;
         loop {
             d -= 1;
@@ -445,10 +567,9 @@ pub fn top_k_indices(x: &[f32], k: usize) -> Vec<u32> {
             remaining -= c;
         }
         prefix |= (d as u32) << shift;
-        fixed_mask |= digit_mask;
+        fixed_mask |= ((1u32 << width) - 1) << shift;
     }
-    let thr = prefix; // exact magnitude bits of the k-th largest; take `remaining` ties
-    collect_top(x, thr, remaining)
+    collect_top(x, prefix, remaining)
 }
 
 fn histogram(x: &[f32], fixed_mask: u32, prefix: u32, shift: u32, bins: usize) -> Vec<u32> {
@@ -466,13 +587,7 @@ fn histogram(x: &[f32], fixed_mask: u32, prefix: u32, shift: u32, bins: usize) -
     if x.len() < PAR_THRESHOLD {
         return local(x);
     }
-    x.par_chunks(CHUNK).map(local).reduce(
-        || vec![0u32; bins],
-        |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
-            a
-        },
-    )
+    x.par_chunks(CHUNK).map(local).reduce(|| vec![0u32; bins], merge_hist)
 }
 
 /// Positions with magnitude bits > thr, plus the first `ties` positions equal to thr.
@@ -726,6 +841,35 @@ mod tests {
         let y = [f32::MAX, -f32::MAX, 1e-45, -0.0, 0.0, f32::MIN_POSITIVE];
         assert_eq!(top_k_indices(&y, 2), vec![0, 1]);
         assert_eq!(top_k_indices(&y, 3), brute_top_k(&y, 3));
+    }
+
+    #[test]
+    fn top_k_on_a_huge_tie_bucket_takes_the_radix_path() {
+        // 2.2M values, nearly all ±1.0 (one bucket holding ~all of them), a few larger.
+        let n = 2_200_000;
+        let mut rng = Rng::new(9);
+        let x: Vec<f32> = (0..n)
+            .map(|i| if i % 100_003 == 0 { 2.0 + rng.uniform() as f32 } else if rng.bernoulli(0.5) { 1.0 } else { -1.0 })
+            .collect();
+        for &k in &[5usize, 50, 1_000_000] {
+            assert_eq!(top_k_indices(&x, k), brute_top_k(&x, k), "k={k}");
+        }
+        // Nearby magnitudes in one bucket: the radix digits below the first must decide.
+        let y: Vec<f32> = (0..n).map(|i| 1.0 + (i % 1000) as f32 * 1e-6).collect();
+        assert_eq!(top_k_indices(&y, 12_345), brute_top_k(&y, 12_345));
+    }
+
+    #[test]
+    fn fused_add_histogram_matches_separate_passes() {
+        let mut rng = Rng::new(4);
+        let g: Vec<f32> = (0..300_000).map(|_| rng.normal() as f32).collect();
+        let mut a: Vec<f32> = (0..300_000).map(|_| rng.normal() as f32).collect();
+        let mut b = a.clone();
+        let h = add_assign_with_histogram(&mut a, &g);
+        add_assign(&mut b, &g);
+        assert_eq!(a, b);
+        assert_eq!(h, top_digit_histogram(&b));
+        assert_eq!(top_k_with_histogram(&a, 3000, &h), brute_top_k(&b, 3000));
     }
 
     #[test]
