@@ -280,6 +280,15 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
         1 => decode_varints(ib, n, k)?,
         _ => decode_bitmap(ib, n, k)?,
     };
+    // The encoding is canonical: the index block must be the smaller of the two forms
+    // (varint on a tie), so every message has exactly one byte representation.
+    if !dense {
+        let varint = if ienc == 1 { ib_len } else { delta_varint_len(&indices) };
+        let canonical = if varint <= n.div_ceil(8) { 1 } else { 2 };
+        if ienc != canonical {
+            return Err(Error::corrupt("compressed gradient: index block is not in its canonical (smaller) form"));
+        }
+    }
     let (values, quantized) = match encoding {
         ValueEncoding::F32 => (vb.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), None),
         ValueEncoding::F16 => (vb.chunks_exact(2).map(|c| f16_bits_to_f32(u16::from_le_bytes(c.try_into().unwrap()))).collect(), None),
@@ -318,6 +327,9 @@ fn decode_varints(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
             gap |= ((b & 0x7f) as u64) << shift;
             shift += 7;
             if b & 0x80 == 0 {
+                if b == 0 && shift > 7 {
+                    return Err(Error::corrupt("compressed gradient: overlong varint"));
+                }
                 break;
             }
         }

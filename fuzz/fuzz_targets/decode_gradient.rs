@@ -1,0 +1,12 @@
+//! Any byte string: decoding never panics, never allocates beyond what the input
+//! justifies, and whatever decodes re-encodes to the same bytes.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use rotastellar_distributed::core::wire;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(m) = wire::decode(data) {
+        assert_eq!(wire::encode(&m), data);
+        assert!(m.values.len() <= data.len());
+    }
+});
