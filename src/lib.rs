@@ -2,4 +2,5 @@
 #![deny(clippy::all)]
 
 pub mod core;
+#[cfg(feature = "binding")]
 mod js;
