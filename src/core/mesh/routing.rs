@@ -1,0 +1,548 @@
+//! Route computation over a compact snapshot of the mesh.
+//!
+//! The mesh lives in a petgraph `StableGraph` (ids stay valid across removals). Routing
+//! runs on a compressed-sparse-row (CSR) copy of the links that are up, built once per
+//! topology change and shared (`Arc`) by every query and every rayon worker: contiguous
+//! arrays make Dijkstra cache-friendly and `Sync` for free.
+//!
+//! One label-setting search serves every metric; a label is a pair compared
+//! lexicographically (primary, secondary):
+//!
+//! | metric      | primary                  | secondary  | extension over link (d, b)          |
+//! |-------------|--------------------------|------------|-------------------------------------|
+//! | `Latency`   | Σ latency (ms)           | hop count  | (p + d, s + 1)                      |
+//! | `Hops`      | hop count                | Σ latency  | (p + 1, s + d)                      |
+//! | `Bandwidth` | −bottleneck (Mbps)       | Σ latency  | (max(p, −b), s + d)                 |
+//!
+//! Sums are f64 and saturate at `f64::MAX`, so no input can overflow or panic (petgraph
+//! #742). Weights were validated at insertion (finite, ≥ 0; +∞ latency means link down
+//! and the link is left out of the snapshot), so the order is total.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use petgraph::unionfind::UnionFind;
+use rayon::prelude::*;
+
+/// What a route minimises (or, for `Bandwidth`, maximises).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Least total propagation latency (Dijkstra); ties by fewer hops.
+    Latency,
+    /// Fewest hops; ties by lower latency.
+    Hops,
+    /// Widest path: largest bottleneck bandwidth; ties by lower latency.
+    Bandwidth,
+}
+
+impl Metric {
+    /// Parses the words used at the API (`'latency'`, `'hops'`, `'bandwidth'`).
+    pub fn parse(s: &str) -> Option<Metric> {
+        match s {
+            "latency" => Some(Metric::Latency),
+            "hops" => Some(Metric::Hops),
+            "bandwidth" => Some(Metric::Bandwidth),
+            _ => None,
+        }
+    }
+}
+
+/// Sentinel for "no node / no edge" in index arrays.
+pub const NONE: u32 = u32::MAX;
+
+/// Compressed adjacency of the links that are up. Node `i` of the snapshot has its
+/// outgoing half-edges at `offsets[i]..offsets[i+1]`; every link appears twice.
+#[derive(Debug, Clone, Default)]
+pub struct Csr {
+    pub offsets: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub latency_ms: Vec<f64>,
+    pub bandwidth_mbps: Vec<f64>,
+    /// Nodes that may forward traffic (empty: all). A route may start or end at a
+    /// non-transit node (a ground station that does not relay) but never pass through it.
+    pub transit: Vec<bool>,
+}
+
+impl Csr {
+    /// Builds the snapshot from undirected links `(u, v, latency, bandwidth)` over `n` nodes.
+    pub fn from_links(n: usize, links: &[(u32, u32, f64, f64)]) -> Csr {
+        let mut deg = vec![0u32; n + 1];
+        for &(u, v, _, _) in links {
+            deg[u as usize] += 1;
+            deg[v as usize] += 1;
+        }
+        let mut offsets = vec![0u32; n + 1];
+        for i in 0..n {
+            offsets[i + 1] = offsets[i] + deg[i];
+        }
+        let m = offsets[n] as usize;
+        let mut fill = offsets.clone();
+        let mut targets = vec![0u32; m];
+        let mut latency_ms = vec![0.0; m];
+        let mut bandwidth_mbps = vec![0.0; m];
+        for &(u, v, l, b) in links {
+            for (x, y) in [(u, v), (v, u)] {
+                let k = fill[x as usize] as usize;
+                fill[x as usize] += 1;
+                targets[k] = y;
+                latency_ms[k] = l;
+                bandwidth_mbps[k] = b;
+            }
+        }
+        Csr { offsets, targets, latency_ms, bandwidth_mbps, transit: Vec::new() }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// True when the snapshot has no node.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Half-edge positions leaving `u`.
+    #[inline]
+    pub fn edges(&self, u: u32) -> std::ops::Range<usize> {
+        self.offsets[u as usize] as usize..self.offsets[u as usize + 1] as usize
+    }
+
+    /// Degree (links up) of `u`.
+    pub fn degree(&self, u: u32) -> usize {
+        self.edges(u).len()
+    }
+
+    /// Half-edge from `u` to `v`, if any (linear in the degree).
+    pub fn find(&self, u: u32, v: u32) -> Option<usize> {
+        self.edges(u).find(|&k| self.targets[k] == v)
+    }
+}
+
+/// A path label; smaller is better, compared (primary, secondary).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Label {
+    pub primary: f64,
+    pub secondary: f64,
+}
+
+impl Label {
+    const UNREACHED: Label = Label { primary: f64::INFINITY, secondary: f64::INFINITY };
+
+    fn source(metric: Metric) -> Label {
+        match metric {
+            Metric::Bandwidth => Label { primary: f64::NEG_INFINITY, secondary: 0.0 },
+            _ => Label { primary: 0.0, secondary: 0.0 },
+        }
+    }
+
+    #[inline]
+    fn extend(self, metric: Metric, latency: f64, bandwidth: f64) -> Label {
+        match metric {
+            Metric::Latency => Label { primary: sat_add(self.primary, latency), secondary: self.secondary + 1.0 },
+            Metric::Hops => Label { primary: self.primary + 1.0, secondary: sat_add(self.secondary, latency) },
+            Metric::Bandwidth => Label { primary: self.primary.max(-bandwidth), secondary: sat_add(self.secondary, latency) },
+        }
+    }
+
+    #[inline]
+    fn cmp(&self, o: &Label) -> Ordering {
+        self.primary.total_cmp(&o.primary).then(self.secondary.total_cmp(&o.secondary))
+    }
+
+    /// The metric's own value: latency (ms), hop count, or bottleneck (Mbps).
+    pub fn value(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Bandwidth => {
+                if self.primary == f64::INFINITY {
+                    0.0
+                } else {
+                    -self.primary
+                }
+            }
+            _ => self.primary,
+        }
+    }
+}
+
+/// Adds latencies, saturating at `f64::MAX` instead of reaching +∞ (which means "down").
+#[inline]
+pub fn sat_add(a: f64, b: f64) -> f64 {
+    let s = a + b;
+    if s > f64::MAX {
+        f64::MAX
+    } else {
+        s
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    label: Label,
+    node: u32,
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap and we pop the best label; ties by node index
+    // so that results are deterministic.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.label.cmp(&self.label).then(o.node.cmp(&self.node))
+    }
+}
+
+/// Restrictions used by Yen's algorithm and by the widest-then-shortest refinement.
+#[derive(Default)]
+pub struct Filter<'a> {
+    /// Nodes that may not be entered.
+    pub banned_nodes: Option<&'a [bool]>,
+    /// Half-edges that may not be used.
+    pub banned_edges: Option<&'a [bool]>,
+    /// Only links with at least this bandwidth.
+    pub min_bandwidth: f64,
+}
+
+/// The result of a single-source search: best label and incoming half-edge per node.
+pub struct Tree {
+    pub label: Vec<Label>,
+    /// Half-edge position by which each node was reached (`NONE` for the source and unreached).
+    pub pred_edge: Vec<u32>,
+    /// Predecessor node (`NONE` for the source and unreached).
+    pub pred: Vec<u32>,
+    /// First hop from the source towards each node (`NONE` for the source and unreached).
+    pub first: Vec<u32>,
+}
+
+/// Label-setting search from `source` (Dijkstra's algorithm generalised to the three
+/// label algebras above). Stops early once `target` is settled.
+///
+/// Complexity: O((V + E) log V) time, O(V) space.
+pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Filter) -> Tree {
+    let n = csr.len();
+    let mut label = vec![Label::UNREACHED; n];
+    let mut pred_edge = vec![NONE; n];
+    let mut pred = vec![NONE; n];
+    let mut first = vec![NONE; n];
+    let mut done = vec![false; n];
+    let mut heap = BinaryHeap::new();
+    label[source as usize] = Label::source(metric);
+    heap.push(Entry { label: label[source as usize], node: source });
+    while let Some(Entry { label: l, node: u }) = heap.pop() {
+        if done[u as usize] || l.cmp(&label[u as usize]) == Ordering::Greater {
+            continue;
+        }
+        done[u as usize] = true;
+        if Some(u) == target {
+            break;
+        }
+        if u != source && !csr.transit.is_empty() && !csr.transit[u as usize] {
+            continue;
+        }
+        for k in csr.edges(u) {
+            let v = csr.targets[k];
+            if done[v as usize] {
+                continue;
+            }
+            if let Some(b) = filter.banned_nodes {
+                if b[v as usize] {
+                    continue;
+                }
+            }
+            if let Some(b) = filter.banned_edges {
+                if b[k] {
+                    continue;
+                }
+            }
+            let bw = csr.bandwidth_mbps[k];
+            if bw < filter.min_bandwidth {
+                continue;
+            }
+            let nl = l.extend(metric, csr.latency_ms[k], bw);
+            if nl.cmp(&label[v as usize]) == Ordering::Less {
+                label[v as usize] = nl;
+                pred_edge[v as usize] = k as u32;
+                pred[v as usize] = u;
+                first[v as usize] = if u == source { v } else { first[u as usize] };
+                heap.push(Entry { label: nl, node: v });
+            }
+        }
+    }
+    Tree { label, pred_edge, pred, first }
+}
+
+/// A route as node indices of the snapshot, with its totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub nodes: Vec<u32>,
+    pub latency_ms: f64,
+    /// Smallest link bandwidth along the path (+∞ for a zero-hop path).
+    pub bottleneck_mbps: f64,
+}
+
+impl Path {
+    /// Number of links.
+    pub fn hop_count(&self) -> usize {
+        self.nodes.len().saturating_sub(1)
+    }
+
+    fn label(&self, metric: Metric) -> Label {
+        let h = self.hop_count() as f64;
+        match metric {
+            Metric::Latency => Label { primary: self.latency_ms, secondary: h },
+            Metric::Hops => Label { primary: h, secondary: self.latency_ms },
+            Metric::Bandwidth => Label { primary: -self.bottleneck_mbps, secondary: self.latency_ms },
+        }
+    }
+}
+
+/// Walks the tree back from `target` and totals the path.
+pub fn path_to(csr: &Csr, tree: &Tree, source: u32, target: u32) -> Option<Path> {
+    if target != source && tree.pred_edge[target as usize] == NONE {
+        return None;
+    }
+    let mut edges = Vec::new();
+    let mut nodes = vec![target];
+    let mut v = target;
+    while v != source {
+        edges.push(tree.pred_edge[v as usize] as usize);
+        v = tree.pred[v as usize];
+        nodes.push(v);
+    }
+    nodes.reverse();
+    // Sum in path order so a total does not depend on how the path was found.
+    let mut latency_ms = 0.0;
+    let mut bottleneck_mbps = f64::INFINITY;
+    for &k in edges.iter().rev() {
+        latency_ms = sat_add(latency_ms, csr.latency_ms[k]);
+        bottleneck_mbps = bottleneck_mbps.min(csr.bandwidth_mbps[k]);
+    }
+    Some(Path { nodes, latency_ms, bottleneck_mbps })
+}
+
+/// Best route from `s` to `t` under `metric`.
+///
+/// For `Bandwidth` the answer is exact in both criteria: first the widest bottleneck B*
+/// is found, then the least-latency path among links of bandwidth ≥ B* (a single
+/// lexicographic pass would not be: "widest, then shortest" is not isotone).
+pub fn route(csr: &Csr, s: u32, t: u32, metric: Metric) -> Option<Path> {
+    let filter = Filter::default();
+    let tree = search(csr, s, Some(t), metric, &filter);
+    let p = path_to(csr, &tree, s, t)?;
+    if metric != Metric::Bandwidth || s == t {
+        return Some(p);
+    }
+    let refine = Filter { min_bandwidth: p.bottleneck_mbps, ..Filter::default() };
+    let tree2 = search(csr, s, Some(t), Metric::Latency, &refine);
+    path_to(csr, &tree2, s, t).or(Some(p))
+}
+
+/// Up to `k` loop-free routes from `s` to `t` in order of the metric (Yen, 1971), each
+/// distinct. `metric` must be additive (`Latency` or `Hops`).
+///
+/// Complexity: O(k · V · (V + E) log V) in the worst case.
+pub fn k_shortest(csr: &Csr, s: u32, t: u32, k: usize, metric: Metric) -> Vec<Path> {
+    let mut a: Vec<Path> = Vec::new();
+    if k == 0 {
+        return a;
+    }
+    match route(csr, s, t, metric) {
+        Some(p) => a.push(p),
+        None => return a,
+    }
+    if s == t {
+        return a;
+    }
+    let n = csr.len();
+    let mut candidates: Vec<Path> = Vec::new();
+    let mut banned_nodes = vec![false; n];
+    let mut banned_edges = vec![false; csr.targets.len()];
+    while a.len() < k {
+        let prev = a.last().unwrap().nodes.clone();
+        for i in 0..prev.len() - 1 {
+            let spur = prev[i];
+            let root = &prev[..=i];
+            let mut touched_edges = Vec::new();
+            for p in &a {
+                if p.nodes.len() > i + 1 && &p.nodes[..=i] == root {
+                    if let Some(e) = csr.find(p.nodes[i], p.nodes[i + 1]) {
+                        banned_edges[e] = true;
+                        touched_edges.push(e);
+                    }
+                }
+            }
+            for &r in &root[..i] {
+                banned_nodes[r as usize] = true;
+            }
+            let filter = Filter { banned_nodes: Some(&banned_nodes), banned_edges: Some(&banned_edges), min_bandwidth: 0.0 };
+            let tree = search(csr, spur, Some(t), metric, &filter);
+            if let Some(sp) = path_to(csr, &tree, spur, t) {
+                let mut nodes = root[..i].to_vec();
+                nodes.extend_from_slice(&sp.nodes);
+                let path = totals(csr, nodes);
+                if !a.iter().any(|q| q.nodes == path.nodes) && !candidates.iter().any(|q| q.nodes == path.nodes) {
+                    candidates.push(path);
+                }
+            }
+            for e in touched_edges {
+                banned_edges[e] = false;
+            }
+            for &r in &root[..i] {
+                banned_nodes[r as usize] = false;
+            }
+        }
+        if candidates.is_empty() {
+            break;
+        }
+        let best = (0..candidates.len())
+            .min_by(|&x, &y| {
+                candidates[x].label(metric).cmp(&candidates[y].label(metric)).then_with(|| candidates[x].nodes.cmp(&candidates[y].nodes))
+            })
+            .unwrap();
+        a.push(candidates.swap_remove(best));
+    }
+    a
+}
+
+/// Totals of an explicit node sequence (links must exist).
+pub fn totals(csr: &Csr, nodes: Vec<u32>) -> Path {
+    let mut latency_ms = 0.0;
+    let mut bott = f64::INFINITY;
+    for w in nodes.windows(2) {
+        if let Some(k) = csr.find(w[0], w[1]) {
+            latency_ms = sat_add(latency_ms, csr.latency_ms[k]);
+            bott = bott.min(csr.bandwidth_mbps[k]);
+        }
+    }
+    Path { nodes, latency_ms, bottleneck_mbps: bott }
+}
+
+/// All-pairs next-hop table, one single-source search per node in parallel (rayon).
+#[derive(Debug, Clone)]
+pub struct NextHops {
+    /// Row-major n×n: `next[s·n + t]` is the neighbour of `s` to forward to for `t`;
+    /// `s` itself on the diagonal; `NONE` when `t` is unreachable.
+    pub next: Vec<u32>,
+    /// Row-major n×n metric value (latency ms, hop count, or bottleneck Mbps);
+    /// +∞ (latency, hops) or 0 (bandwidth) when unreachable.
+    pub value: Vec<f64>,
+}
+
+/// Computes the next-hop table for every source.
+///
+/// Complexity: O(V · (V + E) log V) work, spread over the rayon pool; O(V²) output.
+pub fn all_pairs(csr: &Csr, metric: Metric) -> NextHops {
+    let n = csr.len();
+    let mut next = vec![NONE; n * n];
+    let mut value = vec![0.0; n * n];
+    if n == 0 {
+        return NextHops { next, value };
+    }
+    next.par_chunks_mut(n).zip(value.par_chunks_mut(n)).enumerate().for_each(|(s, (row, vrow))| {
+        let tree = search(csr, s as u32, None, metric, &Filter::default());
+        row.copy_from_slice(&tree.first);
+        row[s] = s as u32;
+        for (t, v) in vrow.iter_mut().enumerate() {
+            *v = tree.label[t].value(metric);
+        }
+    });
+    NextHops { next, value }
+}
+
+/// Whole-mesh figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphStats {
+    pub min_degree: usize,
+    pub max_degree: usize,
+    pub mean_degree: f64,
+    pub components: usize,
+    pub largest_component: usize,
+    /// Largest hop count of any shortest path between connected nodes.
+    pub diameter_hops: usize,
+    /// Largest least-latency between connected nodes, ms.
+    pub diameter_latency_ms: f64,
+    /// Links up.
+    pub links_up: usize,
+}
+
+/// Degrees, connected components (union–find) and both diameters (parallel searches).
+pub fn stats(csr: &Csr) -> GraphStats {
+    let n = csr.len();
+    if n == 0 {
+        return GraphStats {
+            min_degree: 0,
+            max_degree: 0,
+            mean_degree: 0.0,
+            components: 0,
+            largest_component: 0,
+            diameter_hops: 0,
+            diameter_latency_ms: 0.0,
+            links_up: 0,
+        };
+    }
+    let degs: Vec<usize> = (0..n as u32).map(|u| csr.degree(u)).collect();
+    let mut uf = UnionFind::<u32>::new(n);
+    for u in 0..n as u32 {
+        for k in csr.edges(u) {
+            uf.union(u, csr.targets[k]);
+        }
+    }
+    let mut size = vec![0usize; n];
+    for u in 0..n as u32 {
+        size[uf.find(u) as usize] += 1;
+    }
+    let components = size.iter().filter(|&&c| c > 0).count();
+    let largest_component = size.iter().copied().max().unwrap_or(0);
+    let (dh, dl) = (0..n as u32)
+        .into_par_iter()
+        .map(|s| {
+            let hops = bfs_ecc(csr, s);
+            let tree = search(csr, s, None, Metric::Latency, &Filter::default());
+            let lat = tree.label.iter().map(|l| l.primary).filter(|x| x.is_finite()).fold(0.0, f64::max);
+            (hops, lat)
+        })
+        .reduce(|| (0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+    GraphStats {
+        min_degree: *degs.iter().min().unwrap(),
+        max_degree: *degs.iter().max().unwrap(),
+        mean_degree: degs.iter().sum::<usize>() as f64 / n as f64,
+        components,
+        largest_component,
+        diameter_hops: dh,
+        diameter_latency_ms: dl,
+        links_up: csr.targets.len() / 2,
+    }
+}
+
+/// Hop eccentricity of `s` within its component (breadth-first search).
+fn bfs_ecc(csr: &Csr, s: u32) -> usize {
+    let n = csr.len();
+    let mut dist = vec![u32::MAX; n];
+    let mut q = std::collections::VecDeque::new();
+    dist[s as usize] = 0;
+    q.push_back(s);
+    let mut ecc = 0;
+    while let Some(u) = q.pop_front() {
+        let d = dist[u as usize];
+        ecc = ecc.max(d as usize);
+        if u != s && !csr.transit.is_empty() && !csr.transit[u as usize] {
+            continue;
+        }
+        for k in csr.edges(u) {
+            let v = csr.targets[k] as usize;
+            if dist[v] == u32::MAX {
+                dist[v] = d + 1;
+                q.push_back(v as u32);
+            }
+        }
+    }
+    ecc
+}
