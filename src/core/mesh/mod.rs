@@ -471,6 +471,7 @@ impl Mesh {
                 if self.graph.node_weights().any(|n| !n.relay()) {
                     csr.transit = nodes.iter().map(|&n| self.graph[n].relay()).collect();
                 }
+                csr.set_positions(nodes.iter().map(|&n| self.graph[n].ecef).collect());
                 Arc::new(Snapshot { csr, nodes, index_of })
             })
             .clone()

@@ -19,7 +19,6 @@
 //! and the link is left out of the snapshot), so the order is total.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 use petgraph::unionfind::UnionFind;
 use rayon::prelude::*;
@@ -61,9 +60,39 @@ pub struct Csr {
     /// Nodes that may forward traffic (empty: all). A route may start or end at a
     /// non-transit node (a ground station that does not relay) but never pass through it.
     pub transit: Vec<bool>,
+    /// Earth-fixed node positions, km (empty: unknown). With `geometric`, they give
+    /// the A* lower bound below.
+    pub pos: Vec<crate::core::geo::Vec3>,
+    /// Every link's latency is at least its endpoints' distance at the speed of light
+    /// (true of every link derived from geometry), so straight-line light time to the
+    /// target never overestimates the remaining latency.
+    pub geometric: bool,
 }
 
+/// Slack on the A* bound: it is scaled by (1 − 1e-9) so that float rounding in
+/// distances can never make it overestimate (which could cost optimality).
+const ASTAR_SLACK: f64 = 1.0 - 1e-9;
+
 impl Csr {
+    /// Records node positions and decides whether the A* bound is valid for this graph.
+    pub fn set_positions(&mut self, pos: Vec<crate::core::geo::Vec3>) {
+        use crate::core::geo::distance;
+        let mut geometric = pos.len() == self.len();
+        if geometric {
+            'outer: for u in 0..self.len() as u32 {
+                for k in self.edges(u) {
+                    let d = distance(pos[u as usize], pos[self.targets[k] as usize]);
+                    if self.latency_ms[k] < ASTAR_SLACK * super::light_ms(d) {
+                        geometric = false;
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        self.pos = pos;
+        self.geometric = geometric;
+    }
+
     /// Builds the snapshot from undirected links `(u, v, latency, bandwidth)` over `n` nodes.
     pub fn from_links(n: usize, links: &[(u32, u32, f64, f64)]) -> Csr {
         let mut deg = vec![0u32; n + 1];
@@ -89,7 +118,7 @@ impl Csr {
                 bandwidth_mbps[k] = b;
             }
         }
-        Csr { offsets, targets, latency_ms, bandwidth_mbps, transit: Vec::new() }
+        Csr { offsets, targets, latency_ms, bandwidth_mbps, transit: Vec::new(), pos: Vec::new(), geometric: false }
     }
 
     /// Number of nodes.
@@ -145,9 +174,26 @@ impl Label {
         }
     }
 
+    /// Lexicographic order. Labels never hold NaN (weights are validated), so plain
+    /// comparisons are a total order here; they are much cheaper than `total_cmp`.
     #[inline]
     fn cmp(&self, o: &Label) -> Ordering {
-        self.primary.total_cmp(&o.primary).then(self.secondary.total_cmp(&o.secondary))
+        if self.primary < o.primary {
+            Ordering::Less
+        } else if self.primary > o.primary {
+            Ordering::Greater
+        } else if self.secondary < o.secondary {
+            Ordering::Less
+        } else if self.secondary > o.secondary {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    }
+
+    #[inline]
+    fn less(&self, o: &Label) -> bool {
+        self.primary < o.primary || (self.primary == o.primary && self.secondary < o.secondary)
     }
 
     /// The metric's own value: latency (ms), hop count, or bottleneck (Mbps).
@@ -176,27 +222,86 @@ pub fn sat_add(a: f64, b: f64) -> f64 {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    label: Label,
-    node: u32,
+/// An indexed 4-ary min-heap of node ids keyed by their current label, with
+/// decrease-key: each node is in the heap at most once, so the heap stays as small as
+/// the search frontier (a lazy-deletion binary heap holds one entry per relaxation).
+struct NodeHeap {
+    heap: Vec<u32>,
+    /// Position of each node in `heap`; `NONE` when absent.
+    pos: Vec<u32>,
 }
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
+
+impl NodeHeap {
+    fn new(n: usize) -> NodeHeap {
+        NodeHeap { heap: Vec::with_capacity(64), pos: vec![NONE; n] }
     }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
+
+    #[inline]
+    fn better(label: &[Label], a: u32, b: u32) -> bool {
+        let (la, lb) = (&label[a as usize], &label[b as usize]);
+        la.less(lb) || (!lb.less(la) && a < b)
     }
-}
-impl Ord for Entry {
-    // Reversed: BinaryHeap is a max-heap and we pop the best label; ties by node index
-    // so that results are deterministic.
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.label.cmp(&self.label).then(o.node.cmp(&self.node))
+
+    #[inline]
+    fn sift_up(&mut self, mut i: usize, label: &[Label]) {
+        let v = self.heap[i];
+        while i > 0 {
+            let p = (i - 1) / 4;
+            let u = self.heap[p];
+            if !Self::better(label, v, u) {
+                break;
+            }
+            self.heap[i] = u;
+            self.pos[u as usize] = i as u32;
+            i = p;
+        }
+        self.heap[i] = v;
+        self.pos[v as usize] = i as u32;
+    }
+
+    /// Inserts `v`, or moves it up after its label improved.
+    #[inline]
+    fn push_or_decrease(&mut self, v: u32, label: &[Label]) {
+        let i = match self.pos[v as usize] {
+            NONE => {
+                self.heap.push(v);
+                self.heap.len() - 1
+            }
+            i => i as usize,
+        };
+        self.sift_up(i, label);
+    }
+
+    fn pop(&mut self, label: &[Label]) -> Option<u32> {
+        let top = *self.heap.first()?;
+        self.pos[top as usize] = NONE;
+        let last = self.heap.pop().unwrap();
+        let n = self.heap.len();
+        if n > 0 {
+            let mut i = 0;
+            loop {
+                let c0 = 4 * i + 1;
+                if c0 >= n {
+                    break;
+                }
+                let mut best = c0;
+                for c in c0 + 1..(c0 + 4).min(n) {
+                    if Self::better(label, self.heap[c], self.heap[best]) {
+                        best = c;
+                    }
+                }
+                let b = self.heap[best];
+                if !Self::better(label, b, last) {
+                    break;
+                }
+                self.heap[i] = b;
+                self.pos[b as usize] = i as u32;
+                i = best;
+            }
+            self.heap[i] = last;
+            self.pos[last as usize] = i as u32;
+        }
+        Some(top)
     }
 }
 
@@ -233,13 +338,29 @@ pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filte
     let mut pred = vec![NONE; n];
     let mut first = vec![NONE; n];
     let mut done = vec![false; n];
-    let mut heap = BinaryHeap::new();
-    label[source as usize] = Label::source(metric);
-    heap.push(Entry { label: label[source as usize], node: source });
-    while let Some(Entry { label: l, node: u }) = heap.pop() {
-        if done[u as usize] || l.cmp(&label[u as usize]) == Ordering::Greater {
-            continue;
+    let mut heap = NodeHeap::new(n);
+    // A* (Hart, Nilsson & Raphael 1968) towards a single target for the latency metric
+    // when the graph is geometric: key = label + light time of the straight line to the
+    // target, a consistent lower bound (triangle inequality), so each node is still
+    // settled with its optimal label, after exploring far fewer nodes.
+    let astar = match (target, metric) {
+        (Some(t), Metric::Latency) if csr.geometric => Some(csr.pos[t as usize]),
+        _ => None,
+    };
+    let h = |v: u32| -> f64 {
+        match astar {
+            Some(tp) => ASTAR_SLACK * super::light_ms(crate::core::geo::distance(csr.pos[v as usize], tp)),
+            None => 0.0,
         }
+    };
+    // Heap keys: the label, plus the bound on its primary under A*.
+    let mut key = if astar.is_some() { vec![Label::UNREACHED; n] } else { Vec::new() };
+    label[source as usize] = Label::source(metric);
+    if astar.is_some() {
+        key[source as usize] = Label { primary: label[source as usize].primary + h(source), ..label[source as usize] };
+    }
+    heap.push_or_decrease(source, if astar.is_some() { &key } else { &label });
+    while let Some(u) = heap.pop(if astar.is_some() { &key } else { &label }) {
         done[u as usize] = true;
         if Some(u) == target {
             break;
@@ -247,6 +368,7 @@ pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filte
         if u != source && !csr.transit.is_empty() && !csr.transit[u as usize] {
             continue;
         }
+        let l = label[u as usize];
         for k in csr.edges(u) {
             let v = csr.targets[k];
             if done[v as usize] {
@@ -267,12 +389,17 @@ pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filte
                 continue;
             }
             let nl = l.extend(metric, csr.latency_ms[k], bw);
-            if nl.cmp(&label[v as usize]) == Ordering::Less {
+            if nl.less(&label[v as usize]) {
                 label[v as usize] = nl;
                 pred_edge[v as usize] = k as u32;
                 pred[v as usize] = u;
                 first[v as usize] = if u == source { v } else { first[u as usize] };
-                heap.push(Entry { label: nl, node: v });
+                if astar.is_some() {
+                    key[v as usize] = Label { primary: nl.primary + h(v), secondary: nl.secondary };
+                    heap.push_or_decrease(v, &key);
+                } else {
+                    heap.push_or_decrease(v, &label);
+                }
             }
         }
     }

@@ -638,3 +638,83 @@ fn route_series_matches_step_by_step_recomputation() {
     // The mesh itself did not move.
     assert_eq!(m.time_ms(), Some(start));
 }
+
+#[test]
+fn astar_on_geometric_graphs_equals_floyd_warshall() {
+    // Nodes at random places; link latency = light time of the chord × (1 + extra), so
+    // the straight-line bound is valid and single-target queries take the A* path.
+    let mut rng = Rng(314);
+    for round in 0..30 {
+        let n = 2 + rng.below(25) as usize;
+        let mut m = Mesh::new();
+        for i in 0..n {
+            let g = Geodetic { lat_deg: rng.f() * 120.0 - 60.0, lon_deg: rng.f() * 360.0 - 180.0, alt_km: 550.0 };
+            m.add_fixed(&format!("n{i}"), NodeKind::Satellite, g).unwrap();
+        }
+        let mut links = Vec::new();
+        for i in 0..n {
+            for j in i + 1..n {
+                if rng.f() < 0.25 {
+                    let (a, b) = (format!("n{i}"), format!("n{j}"));
+                    let d = geo::distance(m.node(&a).unwrap().ecef, m.node(&b).unwrap().ecef);
+                    let extra = if rng.f() < 0.5 { 0.0 } else { rng.f() };
+                    let l = light_ms(d) * (1.0 + extra);
+                    m.add_link(&a, &b, 100.0, if extra == 0.0 { None } else { Some(l) }).unwrap();
+                    links.push((i, j, m.link(&a, &b).unwrap().unwrap().link.latency_ms, 100.0));
+                }
+            }
+        }
+        assert!(m.snapshot().csr.geometric);
+        let lat = floyd(n, &links, |l, _| l);
+        for s in 0..n {
+            for t in 0..n {
+                let r = m.find_route(&format!("n{s}"), &format!("n{t}"), Metric::Latency).unwrap();
+                match r {
+                    None => assert!(lat[s][t].is_infinite()),
+                    Some(r) => {
+                        check_route(&r, &links, s, t);
+                        assert!((r.total_latency_ms - lat[s][t]).abs() <= 1e-12 * lat[s][t].max(1.0), "round {round}: {} vs {}", r.total_latency_ms, lat[s][t]);
+                    }
+                }
+            }
+        }
+        // A link faster than light switches the bound off; routes stay exact.
+        if n >= 2 && m.link("n0", "n1").unwrap().is_none() {
+            m.add_link("n0", "n1", 100.0, Some(0.0)).unwrap();
+            assert!(!m.snapshot().csr.geometric);
+            links.push((0, 1, 0.0, 100.0));
+            let lat = floyd(n, &links, |l, _| l);
+            for t in 0..n {
+                let r = m.find_route("n0", &format!("n{t}"), Metric::Latency).unwrap();
+                let got = r.map(|r| r.total_latency_ms).unwrap_or(f64::INFINITY);
+                assert!(got == lat[0][t] || (got - lat[0][t]).abs() <= 1e-12 * got, "{got} vs {}", lat[0][t]);
+            }
+        }
+    }
+}
+
+#[test]
+fn astar_routes_over_a_constellation_equal_full_dijkstra() {
+    let mut m = Mesh::new();
+    let cfg = walker(WalkerPattern::Delta, 22, 72, 17, IslMode::Grid);
+    m.add_walker_shell(&cfg).unwrap();
+    let mut rng = Rng(8);
+    for i in 0..20 {
+        let g = Geodetic { lat_deg: rng.f() * 110.0 - 55.0, lon_deg: rng.f() * 360.0 - 180.0, alt_km: 0.0 };
+        m.add_ground_station(&format!("g{i}"), g, GroundParams::default()).unwrap();
+    }
+    m.update_topology(cfg.epoch_unix_ms + 1e6).unwrap();
+    assert!(m.snapshot().csr.geometric);
+    let ids = m.node_ids();
+    for i in 0..20 {
+        let src = format!("g{i}");
+        let full = m.distances_from(&src, Metric::Latency).unwrap(); // no target: plain Dijkstra
+        for j in 0..20 {
+            let dst = format!("g{j}");
+            let t = ids.iter().position(|x| *x == dst).unwrap();
+            let r = m.find_route(&src, &dst, Metric::Latency).unwrap();
+            let got = r.map(|r| r.total_latency_ms).unwrap_or(f64::INFINITY);
+            assert!(got == full[t] || (got - full[t]).abs() <= 1e-12 * got, "{got} vs {}", full[t]);
+        }
+    }
+}
