@@ -306,7 +306,7 @@ impl NodeHeap {
 }
 
 /// Restrictions used by Yen's algorithm and by the widest-then-shortest refinement.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct Filter<'a> {
     /// Nodes that may not be entered.
     pub banned_nodes: Option<&'a [bool]>,
@@ -317,6 +317,8 @@ pub struct Filter<'a> {
 }
 
 /// The result of a single-source search: best label and incoming half-edge per node.
+/// It doubles as the search's workspace, so single-target queries can reuse one per
+/// thread and reset only the nodes they touched (O(explored), not O(V), per query).
 pub struct Tree {
     pub label: Vec<Label>,
     /// Half-edge position by which each node was reached (`NONE` for the source and unreached).
@@ -325,6 +327,63 @@ pub struct Tree {
     pub pred: Vec<u32>,
     /// First hop from the source towards each node (`NONE` for the source and unreached).
     pub first: Vec<u32>,
+    key: Vec<Label>,
+    done: Vec<bool>,
+    heap: NodeHeap,
+    touched: Vec<u32>,
+}
+
+impl Tree {
+    fn new(n: usize) -> Tree {
+        Tree {
+            label: vec![Label::UNREACHED; n],
+            pred_edge: vec![NONE; n],
+            pred: vec![NONE; n],
+            first: vec![NONE; n],
+            key: vec![Label::UNREACHED; n],
+            done: vec![false; n],
+            heap: NodeHeap::new(n),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Back to the clean state, visiting only the nodes the last search touched.
+    fn reset(&mut self) {
+        for &v in &self.touched {
+            let v = v as usize;
+            self.label[v] = Label::UNREACHED;
+            self.key[v] = Label::UNREACHED;
+            self.pred_edge[v] = NONE;
+            self.pred[v] = NONE;
+            self.first[v] = NONE;
+            self.done[v] = false;
+        }
+        for &v in &self.heap.heap {
+            self.heap.pos[v as usize] = NONE;
+        }
+        self.heap.heap.clear();
+        self.touched.clear();
+    }
+}
+
+thread_local! {
+    static WORKSPACE: std::cell::RefCell<Option<Tree>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on the result of a single-target search, reusing this thread's workspace.
+fn with_search<R>(csr: &Csr, source: u32, target: u32, metric: Metric, filter: &Filter, f: impl FnOnce(&Tree) -> R) -> R {
+    WORKSPACE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let mut tree = match slot.take() {
+            Some(t) if t.label.len() == csr.len() => t,
+            _ => Tree::new(csr.len()),
+        };
+        run(csr, source, Some(target), metric, filter, &mut tree);
+        let r = f(&tree);
+        tree.reset();
+        *slot = Some(tree);
+        r
+    })
 }
 
 /// Label-setting search from `source` (Dijkstra's algorithm generalised to the three
@@ -332,17 +391,18 @@ pub struct Tree {
 ///
 /// Complexity: O((V + E) log V) time, O(V) space.
 pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Filter) -> Tree {
-    let n = csr.len();
-    let mut label = vec![Label::UNREACHED; n];
-    let mut pred_edge = vec![NONE; n];
-    let mut pred = vec![NONE; n];
-    let mut first = vec![NONE; n];
-    let mut done = vec![false; n];
-    let mut heap = NodeHeap::new(n);
+    let mut tree = Tree::new(csr.len());
+    run(csr, source, target, metric, filter, &mut tree);
+    tree
+}
+
+fn run(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Filter, tree: &mut Tree) {
+    let Tree { label, pred_edge, pred, first, key, done, heap, touched } = tree;
     // A* (Hart, Nilsson & Raphael 1968) towards a single target for the latency metric
     // when the graph is geometric: key = label + light time of the straight line to the
     // target, a consistent lower bound (triangle inequality), so each node is still
-    // settled with its optimal label, after exploring far fewer nodes.
+    // settled with its optimal label, after exploring far fewer nodes. Without A* the
+    // key is the label itself.
     let astar = match (target, metric) {
         (Some(t), Metric::Latency) if csr.geometric => Some(csr.pos[t as usize]),
         _ => None,
@@ -353,14 +413,11 @@ pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filte
             None => 0.0,
         }
     };
-    // Heap keys: the label, plus the bound on its primary under A*.
-    let mut key = if astar.is_some() { vec![Label::UNREACHED; n] } else { Vec::new() };
     label[source as usize] = Label::source(metric);
-    if astar.is_some() {
-        key[source as usize] = Label { primary: label[source as usize].primary + h(source), ..label[source as usize] };
-    }
-    heap.push_or_decrease(source, if astar.is_some() { &key } else { &label });
-    while let Some(u) = heap.pop(if astar.is_some() { &key } else { &label }) {
+    key[source as usize] = Label { primary: label[source as usize].primary + h(source), ..label[source as usize] };
+    touched.push(source);
+    heap.push_or_decrease(source, key);
+    while let Some(u) = heap.pop(key) {
         done[u as usize] = true;
         if Some(u) == target {
             break;
@@ -390,20 +447,18 @@ pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filte
             }
             let nl = l.extend(metric, csr.latency_ms[k], bw);
             if nl.less(&label[v as usize]) {
+                if label[v as usize].primary == f64::INFINITY {
+                    touched.push(v);
+                }
                 label[v as usize] = nl;
+                key[v as usize] = Label { primary: nl.primary + h(v), secondary: nl.secondary };
                 pred_edge[v as usize] = k as u32;
                 pred[v as usize] = u;
                 first[v as usize] = if u == source { v } else { first[u as usize] };
-                if astar.is_some() {
-                    key[v as usize] = Label { primary: nl.primary + h(v), secondary: nl.secondary };
-                    heap.push_or_decrease(v, &key);
-                } else {
-                    heap.push_or_decrease(v, &label);
-                }
+                heap.push_or_decrease(v, key);
             }
         }
     }
-    Tree { label, pred_edge, pred, first }
 }
 
 /// A route as node indices of the snapshot, with its totals.
@@ -461,15 +516,16 @@ pub fn path_to(csr: &Csr, tree: &Tree, source: u32, target: u32) -> Option<Path>
 /// is found, then the least-latency path among links of bandwidth ≥ B* (a single
 /// lexicographic pass would not be: "widest, then shortest" is not isotone).
 pub fn route(csr: &Csr, s: u32, t: u32, metric: Metric) -> Option<Path> {
-    let filter = Filter::default();
-    let tree = search(csr, s, Some(t), metric, &filter);
-    let p = path_to(csr, &tree, s, t)?;
+    route_filtered(csr, s, t, metric, &Filter::default())
+}
+
+fn route_filtered(csr: &Csr, s: u32, t: u32, metric: Metric, filter: &Filter) -> Option<Path> {
+    let p = with_search(csr, s, t, metric, filter, |tree| path_to(csr, tree, s, t))?;
     if metric != Metric::Bandwidth || s == t {
         return Some(p);
     }
-    let refine = Filter { min_bandwidth: p.bottleneck_mbps, ..Filter::default() };
-    let tree2 = search(csr, s, Some(t), Metric::Latency, &refine);
-    path_to(csr, &tree2, s, t).or(Some(p))
+    let refine = Filter { min_bandwidth: p.bottleneck_mbps, ..*filter };
+    with_search(csr, s, t, Metric::Latency, &refine, |tree| path_to(csr, tree, s, t)).or(Some(p))
 }
 
 /// Up to `k` loop-free routes from `s` to `t` in order of the metric (Yen, 1971), each
@@ -510,8 +566,7 @@ pub fn k_shortest(csr: &Csr, s: u32, t: u32, k: usize, metric: Metric) -> Vec<Pa
                 banned_nodes[r as usize] = true;
             }
             let filter = Filter { banned_nodes: Some(&banned_nodes), banned_edges: Some(&banned_edges), min_bandwidth: 0.0 };
-            let tree = search(csr, spur, Some(t), metric, &filter);
-            if let Some(sp) = path_to(csr, &tree, spur, t) {
+            if let Some(sp) = with_search(csr, spur, t, metric, &filter, |tree| path_to(csr, tree, spur, t)) {
                 let mut nodes = root[..i].to_vec();
                 nodes.extend_from_slice(&sp.nodes);
                 let path = totals(csr, nodes);
