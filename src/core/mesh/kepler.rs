@@ -22,7 +22,7 @@ use crate::core::error::{Error, Result};
 use crate::core::geo::{self, Vec3};
 
 /// Earth's gravitational parameter, km³/s² (WGS-84 / EGM-96).
-pub const MU_KM3_S2: f64 = 398_600.4418;
+pub const MU_KM3_S2: f64 = 398_600.441_8;
 /// Second zonal harmonic of the Earth (EGM-96, unnormalised).
 pub const J2: f64 = 1.082_626_68e-3;
 

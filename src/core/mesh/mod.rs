@@ -91,7 +91,7 @@ impl Node {
     /// True when routes may pass through this node (ground stations relay only when
     /// their `relay` flag says so).
     pub fn relay(&self) -> bool {
-        self.ground.map_or(true, |g| g.relay)
+        self.ground.is_none_or(|g| g.relay)
     }
 
     /// Geodetic position (WGS-84).
@@ -454,7 +454,7 @@ impl Mesh {
         self.snapshot
             .get_or_init(|| {
                 let nodes: Vec<NodeIndex> = self.graph.node_indices().collect();
-                let mut index_of = vec![routing::NONE; (&self.graph).node_bound()];
+                let mut index_of = vec![routing::NONE; self.graph.node_bound()];
                 for (i, n) in nodes.iter().enumerate() {
                     index_of[n.index()] = i as u32;
                 }
