@@ -430,7 +430,7 @@ test('routeSeries: path changes and latencies match step-by-step recomputation; 
     if (key !== prev) {
       t.is(series.changes[c].index, k)
       t.is(series.changes[c].time.getTime(), EPOCH.getTime() + k * 30_000)
-      t.is(series.changes[c].hops ? series.changes[c].hops!.join() : 'none', key)
+      t.is(series.changes[c].hops === null ? 'none' : series.changes[c].hops!.join(), key)
       c++
     }
     prev = key

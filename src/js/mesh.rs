@@ -365,7 +365,8 @@ pub struct MeshRouteChange {
     pub index: u32,
     pub time: DateTime<Utc>,
     /// The new path, or null when the endpoints are disconnected.
-    pub hops: Option<Vec<String>>,
+    #[napi(ts_type = "Array<string> | null")]
+    pub hops: Either<Vec<String>, Null>,
     /// Its latency, ms (Infinity when disconnected).
     pub total_latency_ms: f64,
 }
@@ -378,7 +379,10 @@ fn series_to_js(s: core_mesh::RouteSeries) -> MeshRouteSeries {
             .map(|c| MeshRouteChange {
                 index: c.index as u32,
                 time: to_date(c.time_ms).unwrap_or_default(),
-                hops: c.hops,
+                hops: match c.hops {
+                    Some(h) => Either::A(h),
+                    None => Either::B(Null),
+                },
                 total_latency_ms: c.total_latency_ms,
             })
             .collect(),

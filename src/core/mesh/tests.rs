@@ -720,3 +720,43 @@ fn astar_routes_over_a_constellation_equal_full_dijkstra() {
         }
     }
 }
+
+#[test]
+fn removing_a_grid_satellite_forgets_it_even_when_its_slot_is_reused() {
+    let mut m = Mesh::new();
+    let cfg = walker(WalkerPattern::Delta, 12, 20, 5, IslMode::Grid);
+    m.add_walker_shell(&cfg).unwrap();
+    let ahead = m.neighbors("sat-3-4").unwrap();
+    m.remove_node("sat-3-4").unwrap();
+    // A new node takes the vacant StableGraph slot; it must not inherit the grid links.
+    m.add_fixed("newcomer", NodeKind::Other, eq_pos()).unwrap();
+    m.update_topology(cfg.epoch_unix_ms + 5_000.0).unwrap();
+    assert!(m.neighbors("newcomer").unwrap().is_empty());
+    for n in ahead {
+        assert_eq!(m.neighbors(&n).unwrap().len(), 3, "{n}");
+    }
+    assert_eq!(m.stats().graph.components, 2);
+}
+
+#[test]
+fn failed_propagation_leaves_the_mesh_unchanged() {
+    struct Broken;
+    impl OrbitSource for Broken {
+        fn position_ecef(&self, t: f64) -> crate::core::error::Result<Vec3> {
+            if t > 1000.0 {
+                Err(crate::core::error::Error::new(Code::Decayed, "decayed"))
+            } else {
+                Ok([7000.0, 0.0, 0.0])
+            }
+        }
+    }
+    let mut m = Mesh::new();
+    m.add_satellite("ok", Arc::new(Fixed([7000.0, 100.0, 0.0])), IslMode::Range).unwrap();
+    m.add_satellite("bad", Arc::new(Broken), IslMode::Range).unwrap();
+    m.update_topology(0.0).unwrap();
+    assert_eq!(m.link_count(), 1);
+    let e = m.update_topology(2000.0).unwrap_err();
+    assert_eq!(e.code, Code::Decayed);
+    assert!(e.message.contains("'bad'"));
+    assert_eq!((m.time_ms(), m.link_count()), (Some(0.0), 1));
+}
