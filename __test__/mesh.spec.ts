@@ -198,6 +198,9 @@ test('kShortestRoutes: loop-free, distinct, ordered, and the k best simple paths
   }
   const { mesh } = randomGraph(rng(1), 4, 1)
   code(t, () => mesh.kShortestRoutes('n0', 'n3', 3, { metric: 'bandwidth' }), 'ERR_INVALID_ARG', /bandwidth/)
+  code(t, () => mesh.kShortestRoutes('n0', 'n3', -1), 'ERR_INVALID_ARG', /k must be/)
+  code(t, () => (mesh as any).addLink('n0', 'n1'), 'ERR_INVALID_ARG', /bandwidthMbps/)
+  t.deepEqual(mesh.kShortestRoutes('n0', 'n3', 0), [])
 })
 
 test('nextHopTable, distancesFrom and routesFrom agree with Floyd–Warshall', async (t) => {

@@ -237,8 +237,11 @@ impl From<core_mesh::Route> for MeshRoute {
 /// A link of the mesh.
 #[napi(object, object_from_js = false)]
 pub struct MeshLink {
+    /// One endpoint's id.
     pub a: String,
+    /// The other endpoint's id.
     pub b: String,
+    /// Capacity, Mbps.
     pub bandwidth_mbps: f64,
     /// One-way latency, ms (Infinity when set down that way).
     pub latency_ms: f64,
@@ -297,19 +300,25 @@ pub struct MeshNextHopTable {
 /// Whole-mesh figures.
 #[napi(object, object_from_js = false)]
 pub struct MeshStats {
+    /// All nodes.
     pub nodes: u32,
+    /// Nodes of type 'satellite'.
     pub satellites: u32,
+    /// Nodes of type 'ground'.
     pub ground_stations: u32,
     /// All links, up or down.
     pub links: u32,
     /// Links that routes may use.
     pub links_up: u32,
-    /// Degrees count links that are up.
+    /// Smallest degree (degrees count links that are up).
     pub min_degree: u32,
+    /// Largest degree.
     pub max_degree: u32,
+    /// Mean degree.
     pub mean_degree: f64,
     /// Connected components (a lone node is one).
     pub components: u32,
+    /// Nodes in the largest component.
     pub largest_component: u32,
     /// Most hops on a fewest-hop route between connected nodes.
     pub diameter_hops: u32,
@@ -363,6 +372,7 @@ pub struct MeshRouteSeries {
 pub struct MeshRouteChange {
     /// Sample index.
     pub index: u32,
+    /// Sample time.
     pub time: DateTime<Utc>,
     /// The new path, or null when the endpoints are disconnected.
     #[napi(ts_type = "Array<string> | null")]
@@ -438,14 +448,15 @@ pub struct KeplerElementsOptions {
     pub semi_major_axis_km: Option<f64>,
     /// Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm.
     pub altitude_km: Option<f64>,
-    /// @default 0
+    /// Eccentricity in [0, 1). @default 0
     pub eccentricity: Option<f64>,
+    /// Inclination, degrees in [0, 180].
     pub inclination_deg: f64,
-    /// @default 0
+    /// Right ascension of the ascending node at epoch, degrees. @default 0
     pub raan_deg: Option<f64>,
-    /// @default 0
+    /// Argument of perigee at epoch, degrees. @default 0
     pub arg_perigee_deg: Option<f64>,
-    /// @default 0
+    /// Mean anomaly at epoch, degrees. @default 0
     pub mean_anomaly_deg: Option<f64>,
     /// Epoch of the elements.
     #[napi(ts_type = "Date")]
@@ -457,6 +468,7 @@ pub struct KeplerElementsOptions {
 #[allow(dead_code)]
 #[napi(object, object_to_js = false)]
 pub struct MeshSatelliteOptions {
+    /// Unique id of the satellite in the mesh.
     pub node_id: String,
     /// Keplerian elements (two-body + J2 secular drift).
     pub elements: KeplerElementsOptions,
@@ -470,7 +482,9 @@ pub struct MeshSatelliteOptions {
 #[allow(dead_code)]
 #[napi(object, object_to_js = false)]
 pub struct MeshGroundStationOptions {
+    /// Unique id of the station in the mesh.
     pub node_id: String,
+    /// Where the station is (any position-like object).
     pub position: super::position::PositionLike,
     /// Elevation mask, degrees in [0, 90). @default 25
     pub min_elevation_deg: Option<f64>,
@@ -508,6 +522,7 @@ pub struct MeshRouteSeriesOptions {
     pub duration_s: f64,
     /// Step, seconds. @default 1
     pub step_s: Option<f64>,
+    /// Route metric, as in `findRoute`. @default 'latency'
     #[napi(ts_type = "'latency' | 'hops' | 'bandwidth'")]
     pub metric: Option<String>,
 }
@@ -612,8 +627,9 @@ impl JsSpaceMesh {
     /// Adds a bidirectional link. `latencyMs` left out: the distance at the speed of light.
     /// Throws ERR_UNKNOWN_NODE, ERR_INVALID_ARG (self-link, existing link, missing
     /// bandwidth) or ERR_INVALID_WEIGHT (bandwidth ≤ 0 or not finite; latency < 0 or NaN).
-    #[napi(catch_unwind)]
-    pub fn add_link(&self, a: String, b: String, options: MeshLinkOptions) -> napi::Result<(), String> {
+    #[napi(catch_unwind, ts_args_type = "a: string, b: string, options: MeshLinkOptions")]
+    pub fn add_link(&self, a: String, b: String, options: Option<MeshLinkOptions>) -> napi::Result<(), String> {
+        let options = options.ok_or_else(|| invalid_arg("options { bandwidthMbps, latencyMs? } is required"))?;
         let bw = options.bandwidth_mbps.ok_or_else(|| invalid_arg("options.bandwidthMbps is required"))?;
         self.mesh().add_link(&a, &b, bw, options.latency_ms).map_err(js_err)
     }
@@ -666,7 +682,10 @@ impl JsSpaceMesh {
     /// Up to `k` loop-free routes in increasing order of the metric (Yen's algorithm),
     /// all distinct. The metric must be 'latency' or 'hops'.
     #[napi(catch_unwind)]
-    pub fn k_shortest_routes(&self, source: String, destination: String, k: u32, options: Option<MeshRouteOptions>) -> napi::Result<Vec<MeshRoute>, String> {
+    pub fn k_shortest_routes(&self, source: String, destination: String, k: f64, options: Option<MeshRouteOptions>) -> napi::Result<Vec<MeshRoute>, String> {
+        if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k <= u32::MAX as f64) {
+            return Err(invalid_arg(format!("k must be a non-negative integer, got {k}")));
+        }
         let metric = metric(&options)?;
         let r = self.mesh().k_shortest_routes(&source, &destination, k as usize, metric).map_err(js_err)?;
         Ok(r.into_iter().map(MeshRoute::from).collect())
