@@ -415,7 +415,12 @@ test('routeSeries: path changes and latencies match step-by-step recomputation; 
   mesh.addGroundStation({ nodeId: 'a', position: { latitude: 10, longitude: 0 }, minElevationDeg: 10 })
   mesh.addGroundStation({ nodeId: 'b', position: { latitude: 30, longitude: 40 }, minElevationDeg: 10 })
   const series = mesh.routeSeries('a', 'b', { start: EPOCH, durationS: 600, stepS: 30 })
-  t.deepEqual(await mesh.routeSeriesAsync('a', 'b', { start: EPOCH, durationS: 600, stepS: 30 }), series)
+  const fractions: number[] = []
+  t.deepEqual(await mesh.routeSeriesAsync('a', 'b', { start: EPOCH, durationS: 600, stepS: 30 }, (f) => fractions.push(f)), series)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // progress calls are queued to the event loop
+  t.is(fractions.length, 21) // 21 samples: one call per 1 % rounds to one per sample
+  t.true(fractions.every((f) => f > 0 && f <= 1))
+  t.true(fractions.includes(1))
   t.is(series.timesMs.length, 21)
   t.is(mesh.time!.getTime(), EPOCH.getTime())
   let prev: string | undefined

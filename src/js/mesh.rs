@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::position::{position_from_object, Position};
@@ -905,18 +906,31 @@ impl JsSpaceMesh {
         m.route_series(&source, &destination, start, dur, step, metric).map(series_to_js).map_err(js_err)
     }
 
-    /// `routeSeries` off the main thread.
+    /// `routeSeries` off the main thread. `onProgress(fraction)` is called about every
+    /// 1 % of the samples, and with 1 at the end (an exception it throws is uncaught).
     #[napi(
         catch_unwind,
-        ts_args_type = "source: string, destination: string, options: MeshRouteSeriesOptions",
+        ts_args_type = "source: string, destination: string, options: MeshRouteSeriesOptions, onProgress?: (fraction: number) => void",
         ts_return_type = "Promise<MeshRouteSeries>"
     )]
-    pub fn route_series_async(&self, source: String, destination: String, options: Object) -> napi::Result<AsyncTask<CoreTask<MeshRouteSeries>>, String> {
+    pub fn route_series_async(
+        &self,
+        source: String,
+        destination: String,
+        options: Object,
+        on_progress: Option<ThreadsafeFunction<f64, (), f64, Status, false>>,
+    ) -> napi::Result<AsyncTask<CoreTask<MeshRouteSeries>>, String> {
         let (start, dur, step, metric) = series_args(&options)?;
         let inner = self.inner.clone();
         Ok(CoreTask::new(move || {
             let m = lock(&inner).clone();
-            m.route_series(&source, &destination, start, dur, step, metric).map(series_to_js)
+            let report = |f: f64| {
+                if let Some(cb) = &on_progress {
+                    cb.call(f, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            };
+            let progress: Option<&(dyn Fn(f64) + Sync)> = if on_progress.is_some() { Some(&report) } else { None };
+            m.route_series_with_progress(&source, &destination, start, dur, step, metric, progress).map(series_to_js)
         }))
     }
 }

@@ -356,6 +356,22 @@ impl Mesh {
     /// `start_ms + duration_s` inclusive. Runs on copies of the mesh (in parallel chunks
     /// of time), so the mesh itself is not moved.
     pub fn route_series(&self, a: &str, b: &str, start_ms: f64, duration_s: f64, step_s: f64, metric: Metric) -> Result<RouteSeries> {
+        self.route_series_with_progress(a, b, start_ms, duration_s, step_s, metric, None)
+    }
+
+    /// `route_series`, calling `progress(fraction done)` about every 1 % of the samples
+    /// (from worker threads; the last call is 1.0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn route_series_with_progress(
+        &self,
+        a: &str,
+        b: &str,
+        start_ms: f64,
+        duration_s: f64,
+        step_s: f64,
+        metric: Metric,
+        progress: Option<&(dyn Fn(f64) + Sync)>,
+    ) -> Result<RouteSeries> {
         let ia = self.index("source", a)?;
         let ib = self.index("destination", b)?;
         if !start_ms.is_finite() {
@@ -372,6 +388,8 @@ impl Mesh {
             return Err(Error::invalid_arg(format!("durationS / stepS gives {steps} steps, more than {MAX_SERIES_STEPS}")));
         }
         let times: Vec<f64> = (0..steps).map(|k| start_ms + k as f64 * step_s * 1000.0).collect();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        let every = (steps / 100).max(1);
         let chunk = steps.div_ceil(rayon::current_num_threads().max(1)).max(1);
         type Sample = (f64, u32, Option<Vec<NodeIndex>>);
         let parts: Vec<Result<Vec<Sample>>> = times
@@ -386,6 +404,12 @@ impl Mesh {
                     match routing::route(&snap.csr, s, d, metric) {
                         Some(p) => out.push((p.latency_ms, p.hop_count() as u32, Some(p.nodes.iter().map(|&i| snap.nodes[i as usize]).collect()))),
                         None => out.push((f64::INFINITY, 0, None)),
+                    }
+                    if let Some(p) = progress {
+                        let done = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if done % every == 0 || done == steps {
+                            p(done as f64 / steps as f64);
+                        }
                     }
                 }
                 Ok(out)
