@@ -407,7 +407,7 @@ impl Mesh {
                     }
                     if let Some(p) = progress {
                         let done = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                        if done % every == 0 || done == steps {
+                        if done.is_multiple_of(every) || done == steps {
                             p(done as f64 / steps as f64);
                         }
                     }
