@@ -774,8 +774,10 @@ impl JsSpaceMesh {
             Some("none") => IslMode::None,
             Some(s) => return Err(invalid_arg(format!("options.links must be 'grid', 'range' or 'none', got '{s}'"))),
         };
-        let mut m = self.mesh();
-        let cfg = WalkerConfig {
+        // Read every option before locking: a getter on the options object could call
+        // back into this mesh.
+        let epoch = r.date("epoch")?;
+        let mut cfg = WalkerConfig {
             pattern,
             planes: r.uint("planes")?.ok_or_else(|| invalid_arg("options.planes is required"))?,
             sats_per_plane: r.uint("satsPerPlane")?.ok_or_else(|| invalid_arg("options.satsPerPlane is required"))?,
@@ -783,11 +785,13 @@ impl JsSpaceMesh {
             altitude_km: r.num("altitudeKm")?.ok_or_else(|| invalid_arg("options.altitudeKm is required"))?,
             inclination_deg: r.num("inclinationDeg")?.ok_or_else(|| invalid_arg("options.inclinationDeg is required"))?,
             raan0_deg: r.num("raanDeg")?.unwrap_or(0.0),
-            epoch_unix_ms: r.date("epoch")?.or(m.time_ms()).unwrap_or(DEFAULT_EPOCH_MS),
+            epoch_unix_ms: DEFAULT_EPOCH_MS,
             id_prefix: r.string("idPrefix")?.unwrap_or_else(|| "sat-".into()),
             isl,
             isl_bandwidth_mbps: r.num("islBandwidthMbps")?.unwrap_or(10_000.0),
         };
+        let mut m = self.mesh();
+        cfg.epoch_unix_ms = epoch.or(m.time_ms()).unwrap_or(DEFAULT_EPOCH_MS);
         m.add_walker_shell(&cfg).map_err(js_err)
     }
 

@@ -592,7 +592,7 @@ fn ground_to_ground_latency_over_a_walker_shell() {
     // Lower bound: the straight line through the Earth at c. Upper bound (stated): 2×
     // that. Hand estimate: up and down legs ≤ 2 × 1,120 km (slant range at 25° from
     // 550 km) plus a Manhattan walk on the shell ≤ √2 × great circle × (r/R) ≈ 1.54 ×
-    // 5,570 km: ≈ 10,800 km ≈ 1.95 × the 5,540 km chord for this pair.
+    // 5,570 km: ≈ 10,800 km ≈ 2.0 × the 5,409 km chord for this pair.
     let mut m = Mesh::new();
     let cfg = walker(WalkerPattern::Delta, 22, 72, 17, IslMode::Grid);
     m.add_walker_shell(&cfg).unwrap();
