@@ -105,6 +105,19 @@ export declare class FederatedClient {
   applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
 }
 
+/** A node of a `SpaceMesh`: an id and a fixed position. */
+export declare class MeshNode {
+  /** Creates a node; throws ERR_INVALID_ARG for an empty id, a bad position or type. */
+  constructor(options: MeshNodeOptions)
+  /** The node's id. */
+  get nodeId(): string
+  /** The node's position (for a moving satellite: at the mesh's current time). */
+  get position(): Position
+  /** What the node is. */
+  get nodeType(): 'satellite' | 'ground' | 'other'
+}
+export type JsMeshNode = MeshNode
+
 /**
  * A point on or above the Earth (WGS-84): latitude and longitude in degrees, altitude in km.
  *
@@ -126,6 +139,109 @@ export declare class Position {
   /** Plain-object form, for `JSON.stringify`. */
   toJSON(): PositionOptions
 }
+
+/**
+ * A mesh of satellites and ground stations joined by links, with routing by latency,
+ * hop count or bottleneck bandwidth, and constellations that move with time.
+ *
+ * Links are bidirectional. Calls on one mesh are serialised: a synchronous call made
+ * while an `…Async` call on the same mesh runs waits for it.
+ */
+export declare class SpaceMesh {
+  /** Creates an empty mesh. */
+  constructor(options?: SpaceMeshOptions | undefined | null)
+  /** Adds a node at a fixed position. Throws ERR_DUPLICATE_NODE when the id exists. */
+  addNode(node: MeshNode): void
+  /** Removes a node and its links. Throws ERR_UNKNOWN_NODE when absent. */
+  removeNode(nodeId: string): void
+  /** True when a node with this id is in the mesh. */
+  hasNode(nodeId: string): boolean
+  /** The node with this id (its position at the mesh's current time). */
+  getNode(nodeId: string): MeshNode
+  /** Every node id, in the order used by `distancesFrom` and `nextHopTable`. */
+  nodeIds(): Array<string>
+  /** Number of nodes. */
+  get size(): number
+  /**
+   * Adds a bidirectional link. `latencyMs` left out: the distance at the speed of light.
+   * Throws ERR_UNKNOWN_NODE, ERR_INVALID_ARG (self-link, existing link, missing
+   * bandwidth) or ERR_INVALID_WEIGHT (bandwidth ≤ 0 or not finite; latency < 0 or NaN).
+   */
+  addLink(a: string, b: string, options: MeshLinkOptions): void
+  /** Changes a link's bandwidth and/or latency. */
+  updateLink(a: string, b: string, options: MeshLinkUpdate): void
+  /** Removes the link between two nodes; false when there was none. */
+  removeLink(a: string, b: string): boolean
+  /** Sets a link up or down without removing it (a down link is never routed over). */
+  setLinkUp(a: string, b: string, up: boolean): void
+  /** The link between two nodes, or null. */
+  getLink(a: string, b: string): MeshLink | null
+  /** Every link, up or down. */
+  links(): Array<MeshLink>
+  /** Neighbours of a node over links that are up. */
+  neighbors(nodeId: string): Array<string>
+  /**
+   * The best route from `source` to `destination`, or null when none exists.
+   * Throws ERR_UNKNOWN_NODE for an unknown id.
+   */
+  findRoute(source: string, destination: string, options?: MeshRouteOptions | undefined | null): MeshRoute | null
+  /**
+   * Up to `k` loop-free routes in increasing order of the metric (Yen's algorithm),
+   * all distinct. The metric must be 'latency' or 'hops'.
+   */
+  kShortestRoutes(source: string, destination: string, k: number, options?: MeshRouteOptions | undefined | null): Array<MeshRoute>
+  /** The best route from `source` to every other reachable node. */
+  routesFrom(source: string, options?: MeshRouteOptions | undefined | null): Array<MeshRoute>
+  /** `routesFrom` off the main thread. */
+  routesFromAsync(source: string, options?: MeshRouteOptions | undefined | null): Promise<Array<MeshRoute>>
+  /** The metric from `source` to every node (Infinity when unreachable). */
+  distancesFrom(source: string, options?: MeshRouteOptions | undefined | null): MeshDistances
+  /** All-pairs next-hop table (one search per node, in parallel). */
+  nextHopTable(options?: MeshRouteOptions | undefined | null): MeshNextHopTable
+  /** `nextHopTable` off the main thread. */
+  nextHopTableAsync(options?: MeshRouteOptions | undefined | null): Promise<MeshNextHopTable>
+  /** Node, link, degree, component and diameter figures. */
+  stats(): MeshStats
+  /** `stats` off the main thread. */
+  statsAsync(): Promise<MeshStats>
+  /**
+   * Adds a Walker-delta or Walker-star shell and returns the new node ids
+   * (`${idPrefix}${plane}-${slot}`). The mesh is stepped to its current time (for a
+   * mesh with none yet, to the shell's epoch).
+   */
+  addWalkerShell(options: WalkerShellOptions): Array<string>
+  /** Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift). */
+  addSatellite(options: MeshSatelliteOptions): void
+  /**
+   * Adds a ground station, linked at every time step to the orbiting satellites it
+   * sees at or above its elevation mask.
+   */
+  addGroundStation(options: MeshGroundStationOptions): void
+  /** Sets the range + line-of-sight rule for satellites linked by `'range'`. */
+  setRangeLinks(options: RangeLinkOptions): void
+  /** The range rule in force. */
+  getRangeLinks(): RangeLinkOptions
+  /** The time of the last topology update, or null. */
+  get time(): Date | null
+  /**
+   * Moves every orbiting satellite to `time` and rebuilds the automatic links
+   * (+Grid, range + line of sight, ground by elevation mask).
+   */
+  updateTopology(time: Date): MeshTopologyUpdate
+  /** `updateTopology` off the main thread. */
+  updateTopologyAsync(time: Date): Promise<MeshTopologyUpdate>
+  /**
+   * The route between two nodes at every step of a time window (the mesh itself is
+   * not moved): latency and hop count per sample, and each path change.
+   */
+  routeSeries(source: string, destination: string, options: MeshRouteSeriesOptions): MeshRouteSeries
+  /**
+   * `routeSeries` off the main thread. `onProgress(fraction)` is called about every
+   * 1 % of the samples, and with 1 at the end (an exception it throws is uncaught).
+   */
+  routeSeriesAsync(source: string, destination: string, options: MeshRouteSeriesOptions, onProgress?: (fraction: number) => void): Promise<MeshRouteSeries>
+}
+export type JsSpaceMesh = SpaceMesh
 
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
@@ -181,6 +297,229 @@ export interface FederatedClientStats {
   compressionType: CompressionType
 }
 
+/** Keplerian elements of `addSatellite`. */
+export interface KeplerElementsOptions {
+  /** Semi-major axis, km (or give `altitudeKm` for a circular orbit). */
+  semiMajorAxisKm?: number
+  /** Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm. */
+  altitudeKm?: number
+  /** Eccentricity in [0, 1). @default 0 */
+  eccentricity?: number
+  /** Inclination, degrees in [0, 180]. */
+  inclinationDeg: number
+  /** Right ascension of the ascending node at epoch, degrees. @default 0 */
+  raanDeg?: number
+  /** Argument of perigee at epoch, degrees. @default 0 */
+  argPerigeeDeg?: number
+  /** Mean anomaly at epoch, degrees. @default 0 */
+  meanAnomalyDeg?: number
+  /** Epoch of the elements. */
+  epoch: Date
+}
+
+/** Metric values from one node to every node. */
+export interface MeshDistances {
+  /** Node ids, in the order of `values`. */
+  nodeIds: Array<string>
+  /**
+   * Latency (ms) or hop count, Infinity when unreachable; or bottleneck (Mbps), 0 when
+   * unreachable and Infinity for the source itself.
+   */
+  values: Float64Array
+}
+
+/** Options of `addGroundStation`. */
+export interface MeshGroundStationOptions {
+  /** Unique id of the station in the mesh. */
+  nodeId: string
+  /** Where the station is (any position-like object). */
+  position: PositionLike
+  /** Elevation mask, degrees in [0, 90). @default 25 */
+  minElevationDeg?: number
+  /** Bandwidth of each ground–satellite link, Mbps. @default 1000 */
+  bandwidthMbps?: number
+  /** Link to at most this many satellites, highest elevation first (0: all visible). @default 0 */
+  maxLinks?: number
+  /** May routes pass through this station? @default false */
+  relay?: boolean
+}
+
+/** A link of the mesh. */
+export interface MeshLink {
+  /** One endpoint's id. */
+  a: string
+  /** The other endpoint's id. */
+  b: string
+  /** Capacity, Mbps. */
+  bandwidthMbps: number
+  /** One-way latency, ms (Infinity when set down that way). */
+  latencyMs: number
+  /** False when set down with `setLinkUp(a, b, false)`. */
+  up: boolean
+  /** Latency follows the distance at the speed of light. */
+  geometricLatency: boolean
+  /** Current distance between the endpoints, km. */
+  distanceKm: number
+  /** `'manual'` (added by hand), `'isl'` or `'ground'` (made by a time step). */
+  origin: 'manual' | 'isl' | 'ground'
+}
+
+/** Options of `addLink`. */
+export interface MeshLinkOptions {
+  /** Link capacity, Mbps (> 0, finite). */
+  bandwidthMbps?: number
+  /**
+   * One-way latency, ms (≥ 0; +Infinity = link down). Left out: the distance between
+   * the two nodes at the speed of light, kept up to date as nodes move.
+   */
+  latencyMs?: number
+}
+
+/** Options of `updateLink`: only the fields given change. */
+export interface MeshLinkUpdate {
+  /** New capacity, Mbps. */
+  bandwidthMbps?: number
+  /** New one-way latency, ms. */
+  latencyMs?: number
+  /** Derive the latency from the geometry again (ignores `latencyMs`). */
+  geometricLatency?: boolean
+}
+
+/**
+ * All-pairs next hops: `nextHop[s * size + t]` is the index (into `nodeIds`) of the
+ * neighbour that `s` forwards to for destination `t`; `s` itself on the diagonal;
+ * 4294967295 (0xFFFFFFFF) when `t` is unreachable from `s`.
+ */
+export interface MeshNextHopTable {
+  /** Node ids; table indices refer to this order. */
+  nodeIds: Array<string>
+  /** Number of nodes (rows and columns). */
+  size: number
+  /** Row-major size × size next-hop indices. */
+  nextHop: Uint32Array
+  /** Row-major size × size metric values (as in `distancesFrom`). */
+  values: Float64Array
+}
+
+/** Options of `new MeshNode({...})`. */
+export interface MeshNodeOptions {
+  /** Unique id of the node in its mesh. */
+  nodeId: string
+  /**
+   * Where the node is: a `Position`, `@rotastellar/sdk`'s `Position`, or any
+   * `{ latitude, longitude, altitudeKm }`.
+   */
+  position: PositionLike
+  /** What the node is. @default 'satellite' */
+  nodeType?: 'satellite' | 'ground' | 'other'
+}
+
+/** A route through the mesh. */
+export interface MeshRoute {
+  /** Node ids from source to destination, both included. */
+  hops: Array<string>
+  /** Sum of the links' one-way latencies, ms. */
+  totalLatencyMs: number
+  /** Smallest link bandwidth on the route, Mbps (Infinity for a route from a node to itself). */
+  bottleneckMbps: number
+  /** Number of links (`hops.length - 1`). */
+  hopCount: number
+  /** Geometric length of the route, km. */
+  distanceKm: number
+}
+
+/** A path change in a route series. */
+export interface MeshRouteChange {
+  /** Sample index. */
+  index: number
+  /** Sample time. */
+  time: Date
+  /** The new path, or null when the endpoints are disconnected. */
+  hops: Array<string> | null
+  /** Its latency, ms (Infinity when disconnected). */
+  totalLatencyMs: number
+}
+
+/** Options of the routing calls. */
+export interface MeshRouteOptions {
+  /**
+   * What to optimise: `'latency'` (least total latency, ties by fewer hops),
+   * `'hops'` (fewest links, ties by latency) or `'bandwidth'` (widest path: the
+   * largest bottleneck bandwidth, ties by latency). @default 'latency'
+   */
+  metric?: 'latency' | 'hops' | 'bandwidth'
+}
+
+/** A route sampled over time between two endpoints. */
+export interface MeshRouteSeries {
+  /** Sample times, Unix ms. */
+  timesMs: Float64Array
+  /** Route latency at each sample, ms (Infinity when there is no route). */
+  latencyMs: Float64Array
+  /** Links on the route at each sample (0 when there is no route). */
+  hopCount: Uint32Array
+  /** The first sample and every sample where the path differs from the one before. */
+  changes: Array<MeshRouteChange>
+}
+
+/** Options of `routeSeries`. */
+export interface MeshRouteSeriesOptions {
+  /** First sample time. */
+  start: Date
+  /** Length of the series, seconds (samples at start, start + stepS, … ≤ start + durationS). */
+  durationS: number
+  /** Step, seconds. @default 1 */
+  stepS?: number
+  /** Route metric, as in `findRoute`. @default 'latency' */
+  metric?: 'latency' | 'hops' | 'bandwidth'
+}
+
+/** Options of `addSatellite`. */
+export interface MeshSatelliteOptions {
+  /** Unique id of the satellite in the mesh. */
+  nodeId: string
+  /** Keplerian elements (two-body + J2 secular drift). */
+  elements: KeplerElementsOptions
+  /** How it gets inter-satellite links at each time step. @default 'range' */
+  links?: 'range' | 'none'
+}
+
+/** Whole-mesh figures. */
+export interface MeshStats {
+  /** All nodes. */
+  nodes: number
+  /** Nodes of type 'satellite'. */
+  satellites: number
+  /** Nodes of type 'ground'. */
+  groundStations: number
+  /** All links, up or down. */
+  links: number
+  /** Links that routes may use. */
+  linksUp: number
+  /** Smallest degree (degrees count links that are up). */
+  minDegree: number
+  /** Largest degree. */
+  maxDegree: number
+  /** Mean degree. */
+  meanDegree: number
+  /** Connected components (a lone node is one). */
+  components: number
+  /** Nodes in the largest component. */
+  largestComponent: number
+  /** Most hops on a fewest-hop route between connected nodes. */
+  diameterHops: number
+  /** Largest least latency between connected nodes, ms. */
+  diameterLatencyMs: number
+}
+
+/** What `updateTopology` rebuilt. */
+export interface MeshTopologyUpdate {
+  /** Inter-satellite links made (+Grid and range). */
+  islLinks: number
+  /** Ground–satellite links made. */
+  groundLinks: number
+}
+
 /** The TypeScript shape accepted wherever a position is expected. */
 export interface PositionLike {
   latitude: number
@@ -196,4 +535,54 @@ export interface PositionOptions {
   longitude: number
   /** Height above the WGS-84 ellipsoid, km (default 0). */
   altitudeKm?: number
+}
+
+/** Range + line-of-sight link rule for satellites with `links: 'range'`. */
+export interface RangeLinkOptions {
+  /** Longest link, km. @default 5000 */
+  maxRangeKm?: number
+  /**
+   * Lowest altitude the straight link may pass at, km above the WGS-84 equatorial
+   * radius (atmosphere grazing margin). @default 80
+   */
+  grazingMarginKm?: number
+  /** Bandwidth of each link, Mbps. @default 10000 */
+  bandwidthMbps?: number
+  /** Each satellite keeps at most this many links, nearest first (0: no limit). @default 0 */
+  maxLinksPerSatellite?: number
+}
+
+/** Options of `new SpaceMesh(options?)`. */
+export interface SpaceMeshOptions {
+  /** Rule for range-linked satellites. */
+  rangeLinks?: RangeLinkOptions
+}
+
+/** Options of `addWalkerShell`. */
+export interface WalkerShellOptions {
+  /** `'delta'` (nodes over 360°) or `'star'` (nodes over 180°). @default 'delta' */
+  pattern?: 'delta' | 'star'
+  /** Number of orbital planes P ≥ 1. */
+  planes: number
+  /** Satellites per plane S ≥ 1. */
+  satsPerPlane: number
+  /** Walker phasing factor F in [0, P). @default 0 */
+  phasing?: number
+  /** Altitude above the WGS-84 equatorial radius, km. */
+  altitudeKm: number
+  /** Inclination, degrees. */
+  inclinationDeg: number
+  /** RAAN of plane 0, degrees. @default 0 */
+  raanDeg?: number
+  /** When the elements hold (mean anomalies at this instant). @default the mesh's current time, else 2026-01-01T00:00:00Z */
+  epoch?: Date
+  /** Node ids are `${idPrefix}${plane}-${slot}`. @default 'sat-' */
+  idPrefix?: string
+  /**
+   * `'grid'` (+Grid: 2 intra-plane + 2 inter-plane neighbours), `'range'` (range and
+   * line of sight, see `setRangeLinks`) or `'none'`. @default 'grid'
+   */
+  links?: 'grid' | 'range' | 'none'
+  /** Bandwidth of +Grid links, Mbps. @default 10000 */
+  islBandwidthMbps?: number
 }
