@@ -82,7 +82,7 @@ export declare class FederatedClient {
    * `compress` on the libuv thread pool, for large gradients. The input is copied before
    * the call returns, so the caller may reuse its array at once.
    */
-  compressAsync(gradients: Float32Array | number[]): Promise<unknown>
+  compressAsync(gradients: Float32Array | number[]): Promise<CompressedGradient>
   /**
    * A copy of the error-feedback residual, or `null` before the first round (or without
    * error feedback).

@@ -420,7 +420,7 @@ impl FederatedClient {
 
   /// `compress` on the libuv thread pool, for large gradients. The input is copied before
   /// the call returns, so the caller may reuse its array at once.
-  #[napi(catch_unwind, ts_args_type = "gradients: Float32Array | number[]")]
+  #[napi(catch_unwind, ts_args_type = "gradients: Float32Array | number[]", ts_return_type = "Promise<CompressedGradient>")]
   pub fn compress_async(&self, env: Env, gradients: Unknown) -> napi::Result<AsyncTask<CoreTask<CompressedGradient>>, String> {
     let g = read_f32(&env, &gradients, "gradients")?.into_owned();
     drop(self.lock()?);
