@@ -243,6 +243,53 @@ export declare class SpaceMesh {
 }
 export type JsSpaceMesh = SpaceMesh
 
+/**
+ * Training and communication accounting for one node (the equivalent of the published
+ * package's `TrainingMetrics`). Times are seconds, sizes bytes. Steps are timed on the
+ * wall clock with `startStep`/`endStep`, or recorded with an explicit duration
+ * (`recordStep`) when simulating orbital time. Negative or non-finite values are
+ * `ERR_INVALID_ARG` (a non-finite loss `ERR_NON_FINITE`) and change nothing.
+ */
+export declare class TrainingMetrics {
+  /** Empty metrics. */
+  constructor()
+  /** Starts timing a step on the wall clock. */
+  startStep(): void
+  /** Ends the step begun by `startStep`, adding its wall time to compute time. */
+  endStep(options?: StepOptions | undefined | null): void
+  /** Counts a step of `durationS` seconds of compute (simulated or measured elsewhere). */
+  recordStep(durationS: number, options?: StepOptions | undefined | null): void
+  /** Counts one synchronisation. */
+  recordSync(record: SyncRecord): void
+  /** Adds seconds spent waiting (for a contact window, say). */
+  recordIdle(durationS: number): void
+  /**
+   * Counts one compressed message: its dense size and its wire size in bytes
+   * (e.g. `4 * gradient.length` and `compressed.toBuffer().length`).
+   */
+  recordCompression(denseBytes: number, wireBytes: number): void
+  /** Steps counted. */
+  get totalSteps(): number
+  /** Samples processed. */
+  get totalSamples(): number
+  /** Bytes uploaded plus downloaded. */
+  get totalBytesTransferred(): number
+  /** Compute time ÷ (compute + communication + idle); 0 before any time is recorded. */
+  get computeEfficiency(): number
+  /** Communication time ÷ compute time; null while no compute time is recorded. */
+  get communicationOverhead(): number | null
+  /** Mean recorded loss, or null. */
+  get averageLoss(): number | null
+  /** Last recorded loss, or null. */
+  get latestLoss(): number | null
+  /** Every recorded loss, in order (a copy). */
+  get lossHistory(): Float64Array
+  /** All metrics at once. */
+  summary(): TrainingMetricsSummary
+  /** Forgets everything. */
+  reset(): void
+}
+
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
   /** Default `CompressionType.TOP_K`. */
@@ -556,6 +603,45 @@ export interface RangeLinkOptions {
 export interface SpaceMeshOptions {
   /** Rule for range-linked satellites. */
   rangeLinks?: RangeLinkOptions
+}
+
+/** Options of `endStep` and `recordStep`. */
+export interface StepOptions {
+  /** The step's training loss (finite). */
+  loss?: number
+  /** Samples processed in the step (default 0). */
+  samples?: number
+}
+
+/** Options of `recordSync`. */
+export interface SyncRecord {
+  /** Bytes sent to the ground or to another node. */
+  bytesUp: number
+  /** Bytes received. */
+  bytesDown: number
+  /** Seconds the link was busy (default 0). */
+  durationS?: number
+}
+
+/** A snapshot of every metric, for logs and `JSON.stringify`. */
+export interface TrainingMetricsSummary {
+  totalSteps: number
+  totalSamples: number
+  computeTimeS: number
+  communicationTimeS: number
+  idleTimeS: number
+  computeEfficiency: number
+  /** Communication ÷ compute time; null while no compute time is recorded. */
+  communicationOverhead?: number
+  bytesUploaded: number
+  bytesDownloaded: number
+  totalBytesTransferred: number
+  syncCount: number
+  /** Dense bytes ÷ wire bytes over recorded compressions (1 when none). */
+  compressionRatio: number
+  /** Mean loss; null when no loss was recorded. */
+  averageLoss?: number
+  latestLoss?: number
 }
 
 /** Options of `addWalkerShell`. */

@@ -843,4 +843,5 @@ module.exports.JsMeshNode = nativeBinding.JsMeshNode
 module.exports.Position = nativeBinding.Position
 module.exports.SpaceMesh = nativeBinding.SpaceMesh
 module.exports.JsSpaceMesh = nativeBinding.JsSpaceMesh
+module.exports.TrainingMetrics = nativeBinding.TrainingMetrics
 module.exports.CompressionType = nativeBinding.CompressionType

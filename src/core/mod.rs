@@ -10,6 +10,7 @@ pub mod half;
 pub mod compression;
 pub mod wire;
 pub mod aggregation;
+pub mod metrics;
 
 // Orbits and contact windows.
 pub mod orbit;

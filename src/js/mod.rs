@@ -9,6 +9,7 @@ pub mod arrays;
 
 pub mod compression;
 pub mod aggregation;
+pub mod metrics;
 pub mod sync;
 pub mod mesh;
 pub mod partition;
