@@ -14,6 +14,7 @@ pub mod aggregation;
 // Orbits and contact windows.
 pub mod orbit;
 pub mod sync;
+pub mod planner;
 
 // Inter-satellite mesh routing.
 pub mod mesh;

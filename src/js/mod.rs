@@ -10,5 +10,6 @@ pub mod arrays;
 pub mod compression;
 pub mod aggregation;
 pub mod sync;
+pub mod planner;
 pub mod mesh;
 pub mod partition;

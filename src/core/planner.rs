@@ -1,0 +1,673 @@
+//! Transfer planner: fits queued transfers (uplink or downlink, with priority, deadline
+//! and earliest start) into contact windows.
+//!
+//! # Model (stated, and tested)
+//! - A window is one contact of one satellite with one station over `[start, end]`
+//!   (Unix ms) with a downlink and an uplink capacity in MB (10^6 bytes). The rate is
+//!   assumed **uniform** over the window: a piece of duration `d` carries
+//!   `capacity × d ÷ (end − start)` MB. A window of zero length carries nothing.
+//! - **Half duplex / shared antenna time**: uplink and downlink of a satellite share its
+//!   contact time; a satellite talks to **at most one station at a time** and does one
+//!   transfer at a time. So the MB of a direction placed in a window never exceed that
+//!   direction's capacity, and a window used fully for downlink has no time left for
+//!   uplink (a plan valid under this model is also valid on full-duplex hardware).
+//! - A station with `A` antennas (default 1, overridable per station) serves at most `A`
+//!   satellites at any instant.
+//! - Planning order: priority (CRITICAL, HIGH, NORMAL, LOW), then earlier deadline (no
+//!   deadline last), then queue order. Each transfer in turn gets the placement that
+//!   **finishes earliest** given the reservations of the transfers before it; it is
+//!   placed whole or not at all (never partially). A splittable transfer may use any
+//!   number of pieces in any windows of its satellite; an unsplittable one uses one
+//!   contiguous piece in one window.
+//! - At every instant a splittable transfer uses the free window of highest rate, so the
+//!   MB it can get by any time is the maximum possible: a transfer is left unplaced only
+//!   when no placement exists given the transfers before it ("placeable" is exact).
+//!
+//! Cost: O(n log n) sorting plus, per transfer, a sweep over its satellite's windows that
+//! overlap its usable interval and the reservations inside them (ordered-map range
+//! queries).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::error::{Code, Error, Result};
+
+/// Priority of a transfer; lower value is planned first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Critical = 0,
+    High = 1,
+    Normal = 2,
+    Low = 3,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
+    /// Lower-case name, as in the JS enum values.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Direction of a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Ground to satellite: uses the window's uplink capacity.
+    Uplink,
+    /// Satellite to ground: uses the window's downlink capacity.
+    Downlink,
+}
+
+/// A contact window as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub satellite: String,
+    pub station: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub downlink_mb: f64,
+    pub uplink_mb: f64,
+}
+
+impl Window {
+    fn rate(&self, d: Direction) -> f64 {
+        let len = self.end_ms - self.start_ms;
+        if len <= 0.0 {
+            return 0.0;
+        }
+        match d {
+            Direction::Downlink => self.downlink_mb / len,
+            Direction::Uplink => self.uplink_mb / len,
+        }
+    }
+}
+
+/// A transfer to plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub id: String,
+    pub satellite: String,
+    pub size_mb: f64,
+    pub priority: Priority,
+    pub deadline_ms: Option<f64>,
+    pub direction: Direction,
+    pub earliest_ms: Option<f64>,
+    pub splittable: bool,
+}
+
+/// Planner options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOptions {
+    /// Antennas of a station not listed in `station_antennas`. Default 1.
+    pub antennas_per_station: u32,
+    /// Per-station antenna counts.
+    pub station_antennas: HashMap<String, u32>,
+    /// Horizon: nothing is placed before this instant (ms). Default: none.
+    pub start_ms: Option<f64>,
+    /// Horizon: nothing is placed after this instant (ms). Default: none.
+    pub end_ms: Option<f64>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { antennas_per_station: 1, station_antennas: HashMap::new(), start_ms: None, end_ms: None }
+    }
+}
+
+/// One piece of a placed transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub transfer: usize,
+    pub window: usize,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub size_mb: f64,
+}
+
+/// Why a transfer was not placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// No window at all for the transfer's satellite.
+    NoWindow,
+    /// Windows exist, but none overlaps the horizon and the earliest start.
+    OutsideHorizon,
+    /// The deadline passes before any usable window (or before the horizon / earliest start).
+    DeadlinePassed,
+    /// Alone, it would still not fit: the capacity of its windows in its direction, before
+    /// its deadline and inside the horizon, is less than its size.
+    InsufficientCapacity,
+    /// Unsplittable, and no single window has enough capacity (it would fit if split).
+    NoSingleWindow,
+    /// It would fit alone, but the room was taken by transfers ahead in the planning order
+    /// (higher priority, or same priority with an earlier deadline / earlier in the queue).
+    CapacityTaken,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::NoWindow => "NO_WINDOW",
+            Reason::OutsideHorizon => "OUTSIDE_HORIZON",
+            Reason::DeadlinePassed => "DEADLINE_PASSED",
+            Reason::InsufficientCapacity => "INSUFFICIENT_CAPACITY",
+            Reason::NoSingleWindow => "NO_SINGLE_WINDOW",
+            Reason::CapacityTaken => "CAPACITY_TAKEN",
+        }
+    }
+}
+
+/// A transfer that could not be placed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unplaced {
+    pub transfer: usize,
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// Per-priority tallies.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PriorityTally {
+    pub placed: usize,
+    pub unplaced: usize,
+    pub placed_mb: f64,
+    pub unplaced_mb: f64,
+}
+
+/// Totals of a plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub placed_transfers: usize,
+    pub unplaced_transfers: usize,
+    pub placed_mb: f64,
+    pub unplaced_mb: f64,
+    pub downlink_mb: f64,
+    pub uplink_mb: f64,
+    pub pieces: usize,
+    pub windows_used: usize,
+    /// Contact time (ms) of all windows inside the horizon.
+    pub window_time_ms: f64,
+    /// Contact time (ms) used by placements.
+    pub used_time_ms: f64,
+    /// used_time_ms ÷ window_time_ms (0 when there is no window time).
+    pub utilisation: f64,
+    /// End of the last piece (ms), if any.
+    pub completion_ms: Option<f64>,
+    /// Indexed by `Priority as usize`.
+    pub by_priority: [PriorityTally; 4],
+}
+
+/// The result of `plan`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Pieces sorted by start time, then window index.
+    pub placements: Vec<Placement>,
+    /// Unplaced transfers, in planning order.
+    pub unplaced: Vec<Unplaced>,
+    /// Transfer indices in planning order.
+    pub order: Vec<usize>,
+    pub summary: Summary,
+}
+
+// ------------------------------------------------------------------ validation
+
+fn check_time(what: &str, v: f64) -> Result<()> {
+    if !v.is_finite() {
+        return Err(Error::invalid_arg(format!("{what} must be a finite time, got {v}")));
+    }
+    Ok(())
+}
+
+/// Validates one window (`what` names it in messages, e.g. `windows[3]`).
+pub fn validate_window(what: &str, w: &Window) -> Result<()> {
+    check_time(&format!("{what}.startTime"), w.start_ms)?;
+    check_time(&format!("{what}.endTime"), w.end_ms)?;
+    if w.end_ms < w.start_ms {
+        return Err(Error::invalid_arg(format!(
+            "{what}.endTime ({}) is before {what}.startTime ({})",
+            w.end_ms, w.start_ms
+        )));
+    }
+    for (name, v) in [("dataCapacityMb", w.downlink_mb), ("uplinkCapacityMb", w.uplink_mb)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::invalid_arg(format!("{what}.{name} must be a finite number ≥ 0, got {v}")));
+        }
+    }
+    if w.satellite.is_empty() {
+        return Err(Error::invalid_arg(format!("{what}.satelliteId must be a non-empty string")));
+    }
+    Ok(())
+}
+
+/// Validates one transfer.
+pub fn validate_transfer(what: &str, t: &Transfer) -> Result<()> {
+    if !(t.size_mb.is_finite() && t.size_mb > 0.0) {
+        return Err(Error::invalid_arg(format!("{what}.sizeMb must be a finite number > 0, got {}", t.size_mb)));
+    }
+    if t.satellite.is_empty() {
+        return Err(Error::invalid_arg(format!("{what}.satelliteId must be a non-empty string")));
+    }
+    if t.id.is_empty() {
+        return Err(Error::invalid_arg(format!("{what}.transferId must be a non-empty string")));
+    }
+    if let Some(d) = t.deadline_ms {
+        check_time(&format!("{what}.deadline"), d)?;
+    }
+    if let Some(e) = t.earliest_ms {
+        check_time(&format!("{what}.earliestStart"), e)?;
+    }
+    Ok(())
+}
+
+/// Validates options.
+pub fn validate_options(o: &PlanOptions) -> Result<()> {
+    if o.antennas_per_station == 0 {
+        return Err(Error::invalid_arg("antennasPerStation must be an integer ≥ 1, got 0"));
+    }
+    for (k, &v) in &o.station_antennas {
+        if v == 0 {
+            return Err(Error::invalid_arg(format!("stationAntennas['{k}'] must be an integer ≥ 1, got 0")));
+        }
+    }
+    if let Some(s) = o.start_ms {
+        check_time("options.startTime", s)?;
+    }
+    if let Some(e) = o.end_ms {
+        check_time("options.endTime", e)?;
+    }
+    if let (Some(s), Some(e)) = (o.start_ms, o.end_ms) {
+        if e < s {
+            return Err(Error::invalid_arg(format!("options.endTime ({e}) is before options.startTime ({s})")));
+        }
+    }
+    Ok(())
+}
+
+/// Planning order of transfers: priority, then deadline (none last), then index.
+pub fn planning_order(transfers: &[Transfer]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..transfers.len()).collect();
+    order.sort_by(|&a, &b| compare(&transfers[a], &transfers[b]).then(a.cmp(&b)));
+    order
+}
+
+/// Compares two transfers by priority, then deadline (none last); equal when both tie.
+pub fn compare(a: &Transfer, b: &Transfer) -> Ordering {
+    a.priority.cmp(&b.priority).then_with(|| {
+        let da = a.deadline_ms.unwrap_or(f64::INFINITY);
+        let db = b.deadline_ms.unwrap_or(f64::INFINITY);
+        da.total_cmp(&db)
+    })
+}
+
+// ------------------------------------------------------------------ bookkeeping
+
+/// f64 with a total order, for map keys (NaN is rejected by validation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct T(f64);
+impl Eq for T {}
+impl PartialOrd for T {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for T {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+/// Disjoint busy intervals of a satellite: start → end.
+#[derive(Default)]
+struct Busy(BTreeMap<T, f64>);
+
+impl Busy {
+    /// Busy intervals overlapping (a, b), clipped to [a, b], in time order.
+    fn overlapping(&self, a: f64, b: f64, out: &mut Vec<(f64, f64)>) {
+        if let Some((s, &e)) = self.0.range(..=T(a)).next_back() {
+            if e > a {
+                out.push((s.0.max(a), e.min(b)));
+            }
+        }
+        for (s, &e) in self.0.range((std::ops::Bound::Excluded(T(a)), std::ops::Bound::Excluded(T(b)))) {
+            out.push((s.0, e.min(b)));
+        }
+    }
+    fn insert(&mut self, a: f64, b: f64) {
+        self.0.insert(T(a), b);
+    }
+}
+
+/// Number of satellites a station serves, as a step function: breakpoint → count on
+/// [breakpoint, next breakpoint).
+#[derive(Default)]
+struct Load(BTreeMap<T, u32>);
+
+impl Load {
+    fn at(&self, t: f64) -> u32 {
+        self.0.range(..=T(t)).next_back().map(|(_, &c)| c).unwrap_or(0)
+    }
+    /// Intervals inside (a, b) where the count is ≥ cap, clipped, in time order.
+    fn saturated(&self, a: f64, b: f64, cap: u32, out: &mut Vec<(f64, f64)>) {
+        let mut cur_start = if self.at(a) >= cap { Some(a) } else { None };
+        for (k, &c) in self.0.range((std::ops::Bound::Excluded(T(a)), std::ops::Bound::Excluded(T(b)))) {
+            match (cur_start, c >= cap) {
+                (None, true) => cur_start = Some(k.0),
+                (Some(s), false) => {
+                    out.push((s, k.0));
+                    cur_start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = cur_start {
+            out.push((s, b));
+        }
+    }
+    fn add(&mut self, a: f64, b: f64) {
+        let ca = self.at(a);
+        let cb = self.at(b);
+        self.0.insert(T(a), ca);
+        self.0.insert(T(b), cb);
+        for (_, c) in self.0.range_mut(T(a)..T(b)) {
+            *c += 1;
+        }
+    }
+}
+
+/// Free sub-intervals of [a, b] once the (unsorted, possibly overlapping) blocked
+/// intervals are removed.
+fn subtract(a: f64, b: f64, blocked: &mut [(f64, f64)], out: &mut Vec<(f64, f64)>) {
+    blocked.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut cur = a;
+    for &(s, e) in blocked.iter() {
+        if s > cur {
+            out.push((cur, s.min(b)));
+        }
+        if e > cur {
+            cur = e;
+        }
+        if cur >= b {
+            break;
+        }
+    }
+    if cur < b {
+        out.push((cur, b));
+    }
+    out.retain(|&(s, e)| e > s);
+}
+
+struct State<'a> {
+    windows: &'a [Window],
+    by_sat: HashMap<&'a str, Vec<usize>>,
+    sat_busy: HashMap<&'a str, Busy>,
+    station_load: HashMap<&'a str, Load>,
+    options: &'a PlanOptions,
+    lo: f64,
+    hi: f64,
+}
+
+/// A free stretch (a, b) of window w.
+#[derive(Clone, Copy, Debug)]
+struct Free {
+    a: f64,
+    b: f64,
+    w: usize,
+    rate: f64,
+}
+
+impl<'a> State<'a> {
+    fn antennas(&self, station: &str) -> u32 {
+        self.options.station_antennas.get(station).copied().unwrap_or(self.options.antennas_per_station)
+    }
+
+    /// Usable interval of a transfer: horizon ∩ [earliest, deadline].
+    fn span(&self, t: &Transfer) -> (f64, f64) {
+        let lo = self.lo.max(t.earliest_ms.unwrap_or(f64::NEG_INFINITY));
+        let hi = self.hi.min(t.deadline_ms.unwrap_or(f64::INFINITY));
+        (lo, hi)
+    }
+
+    /// Free stretches of the satellite's windows inside (lo, hi) with positive rate in
+    /// the direction; `reserved` = whether other transfers' reservations count.
+    fn free(&self, t: &Transfer, lo: f64, hi: f64, reserved: bool) -> Vec<Free> {
+        let mut out = Vec::new();
+        let Some(ws) = self.by_sat.get(t.satellite.as_str()) else { return out };
+        // Windows sorted by start: only those starting before hi can overlap.
+        let n = ws.partition_point(|&i| self.windows[i].start_ms < hi);
+        let mut blocked = Vec::new();
+        let mut parts = Vec::new();
+        for &wi in &ws[..n] {
+            let w = &self.windows[wi];
+            let rate = w.rate(t.direction);
+            if rate <= 0.0 {
+                continue;
+            }
+            let a = w.start_ms.max(lo);
+            let b = w.end_ms.min(hi);
+            if b <= a {
+                continue;
+            }
+            blocked.clear();
+            parts.clear();
+            if reserved {
+                if let Some(busy) = self.sat_busy.get(t.satellite.as_str()) {
+                    busy.overlapping(a, b, &mut blocked);
+                }
+                if let Some(load) = self.station_load.get(w.station.as_str()) {
+                    load.saturated(a, b, self.antennas(&w.station), &mut blocked);
+                }
+            }
+            subtract(a, b, &mut blocked, &mut parts);
+            out.extend(parts.iter().map(|&(a, b)| Free { a, b, w: wi, rate }));
+        }
+        out
+    }
+
+    /// Earliest-finishing placement of t (pieces: window, start, end, MB), or None.
+    fn place(&self, t: &Transfer, reserved: bool, splittable: bool) -> Option<Vec<(usize, f64, f64, f64)>> {
+        let (lo, hi) = self.span(t);
+        if hi <= lo {
+            return None;
+        }
+        let free = self.free(t, lo, hi, reserved);
+        let need = t.size_mb;
+        let tol = need * 1e-12;
+        if !splittable {
+            let mut best: Option<(f64, usize, f64, f64)> = None;
+            for f in &free {
+                if (f.b - f.a) * f.rate + tol >= need {
+                    let end = (f.a + need / f.rate).min(f.b);
+                    if best.is_none_or(|(e, w, ..)| end < e || (end == e && f.w < w)) {
+                        best = Some((end, f.w, f.a, end));
+                    }
+                }
+            }
+            return best.map(|(_, w, a, b)| vec![(w, a, b, need)]);
+        }
+        // Sweep: at each instant use the free window of highest rate (ties: lower index).
+        let segs = best_rate_segments(&free);
+        let mut pieces: Vec<(usize, f64, f64, f64)> = Vec::new();
+        let mut left = need;
+        for s in segs {
+            let cap = (s.b - s.a) * s.rate;
+            let (end, mb) = if cap + tol >= left { ((s.a + left / s.rate).min(s.b), left) } else { (s.b, cap) };
+            match pieces.last_mut() {
+                Some(p) if p.0 == s.w && p.2 == s.a => {
+                    p.2 = end;
+                    p.3 += mb;
+                }
+                _ => pieces.push((s.w, s.a, end, mb)),
+            }
+            left -= mb;
+            if left <= tol {
+                return Some(pieces);
+            }
+        }
+        None
+    }
+
+    fn reserve(&mut self, t: &'a Transfer, pieces: &[(usize, f64, f64, f64)]) {
+        for &(w, a, b, _) in pieces {
+            self.sat_busy.entry(t.satellite.as_str()).or_default().insert(a, b);
+            self.station_load.entry(self.windows[w].station.as_str()).or_default().add(a, b);
+        }
+    }
+}
+
+/// Splits free stretches (possibly overlapping across windows) into disjoint segments,
+/// each using the highest-rate stretch available there (ties: lower window index).
+fn best_rate_segments(free: &[Free]) -> Vec<Free> {
+    let mut pts: Vec<f64> = free.iter().flat_map(|f| [f.a, f.b]).collect();
+    pts.sort_by(|x, y| x.total_cmp(y));
+    pts.dedup();
+    let mut sorted: Vec<Free> = free.to_vec();
+    sorted.sort_by(|x, y| x.a.total_cmp(&y.a));
+    let mut active: Vec<Free> = Vec::new();
+    let mut next = 0;
+    let mut out: Vec<Free> = Vec::new();
+    for k in 0..pts.len().saturating_sub(1) {
+        let (a, b) = (pts[k], pts[k + 1]);
+        while next < sorted.len() && sorted[next].a <= a {
+            active.push(sorted[next]);
+            next += 1;
+        }
+        active.retain(|f| f.b > a);
+        let best = active
+            .iter()
+            .filter(|f| f.a <= a && f.b >= b)
+            .max_by(|x, y| x.rate.total_cmp(&y.rate).then(y.w.cmp(&x.w)));
+        if let Some(f) = best {
+            match out.last_mut() {
+                Some(l) if l.w == f.w && l.b == a => l.b = b,
+                _ => out.push(Free { a, b, w: f.w, rate: f.rate }),
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ plan
+
+/// Plans `transfers` into `windows`. Validates everything first (ERR_INVALID_ARG naming
+/// the element and value; ERR_DUPLICATE_TRANSFER for a repeated id).
+pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -> Result<Plan> {
+    validate_options(options)?;
+    for (i, w) in windows.iter().enumerate() {
+        validate_window(&format!("windows[{i}]"), w)?;
+    }
+    let mut ids = HashSet::with_capacity(transfers.len());
+    for (i, t) in transfers.iter().enumerate() {
+        validate_transfer(&format!("transfers[{i}]"), t)?;
+        if !ids.insert(t.id.as_str()) {
+            return Err(Error::new(Code::DuplicateTransfer, format!("transfers[{i}].transferId '{}' is already used", t.id)));
+        }
+    }
+    let mut by_sat: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in windows.iter().enumerate() {
+        by_sat.entry(w.satellite.as_str()).or_default().push(i);
+    }
+    for v in by_sat.values_mut() {
+        v.sort_by(|&a, &b| windows[a].start_ms.total_cmp(&windows[b].start_ms).then(a.cmp(&b)));
+    }
+    let mut st = State {
+        windows,
+        by_sat,
+        sat_busy: HashMap::new(),
+        station_load: HashMap::new(),
+        options,
+        lo: options.start_ms.unwrap_or(f64::NEG_INFINITY),
+        hi: options.end_ms.unwrap_or(f64::INFINITY),
+    };
+    let order = planning_order(transfers);
+    let mut placements = Vec::new();
+    let mut unplaced = Vec::new();
+    let mut summary = Summary::default();
+    for &ti in &order {
+        let t = &transfers[ti];
+        let tally = &mut summary.by_priority[t.priority as usize];
+        if let Some(pieces) = st.place(t, true, t.splittable) {
+            st.reserve(t, &pieces);
+            tally.placed += 1;
+            tally.placed_mb += t.size_mb;
+            for (w, a, b, mb) in pieces {
+                placements.push(Placement { transfer: ti, window: w, start_ms: a, end_ms: b, size_mb: mb });
+            }
+        } else {
+            tally.unplaced += 1;
+            tally.unplaced_mb += t.size_mb;
+            let (reason, message) = diagnose(&st, t);
+            unplaced.push(Unplaced { transfer: ti, reason, message });
+        }
+    }
+    placements.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms).then(a.window.cmp(&b.window)));
+    // Summary.
+    let mut used = HashSet::new();
+    for p in &placements {
+        used.insert(p.window);
+        summary.used_time_ms += p.end_ms - p.start_ms;
+        match transfers[p.transfer].direction {
+            Direction::Downlink => summary.downlink_mb += p.size_mb,
+            Direction::Uplink => summary.uplink_mb += p.size_mb,
+        }
+        summary.completion_ms = Some(summary.completion_ms.map_or(p.end_ms, |c: f64| c.max(p.end_ms)));
+    }
+    for w in windows {
+        summary.window_time_ms += (w.end_ms.min(st.hi) - w.start_ms.max(st.lo)).max(0.0);
+    }
+    summary.pieces = placements.len();
+    summary.windows_used = used.len();
+    summary.placed_transfers = summary.by_priority.iter().map(|t| t.placed).sum();
+    summary.unplaced_transfers = summary.by_priority.iter().map(|t| t.unplaced).sum();
+    summary.placed_mb = summary.by_priority.iter().map(|t| t.placed_mb).sum();
+    summary.unplaced_mb = summary.by_priority.iter().map(|t| t.unplaced_mb).sum();
+    summary.utilisation = if summary.window_time_ms > 0.0 { summary.used_time_ms / summary.window_time_ms } else { 0.0 };
+    Ok(Plan { placements, unplaced, order, summary })
+}
+
+fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
+    let sat = &t.satellite;
+    let Some(ws) = st.by_sat.get(sat.as_str()) else {
+        return (Reason::NoWindow, format!("no window for satellite '{sat}'"));
+    };
+    let (lo, hi) = st.span(t);
+    let rate_ok = |w: &Window| w.rate(t.direction) > 0.0;
+    let dir = match t.direction {
+        Direction::Downlink => "downlink",
+        Direction::Uplink => "uplink",
+    };
+    let overlaps = |w: &Window, a: f64, b: f64| w.start_ms.max(a) < w.end_ms.min(b);
+    if !ws.iter().any(|&i| overlaps(&st.windows[i], lo, hi)) {
+        // Would any window be usable without the deadline?
+        let lo2 = lo;
+        let hi2 = st.hi;
+        if t.deadline_ms.is_some() && ws.iter().any(|&i| overlaps(&st.windows[i], lo2, hi2)) {
+            return (Reason::DeadlinePassed, format!("deadline {} passes before any window of satellite '{sat}'", t.deadline_ms.unwrap_or(0.0)));
+        }
+        if hi <= lo && t.deadline_ms.is_some_and(|d| d <= lo) {
+            return (Reason::DeadlinePassed, format!("deadline {} is not after the horizon start / earliest start", t.deadline_ms.unwrap_or(0.0)));
+        }
+        return (Reason::OutsideHorizon, format!("no window of satellite '{sat}' inside the horizon after the earliest start"));
+    }
+    if st.place(t, false, true).is_none() {
+        let usable = ws.iter().any(|&i| rate_ok(&st.windows[i]) && overlaps(&st.windows[i], lo, hi));
+        let what = if usable { "not enough" } else { "no" };
+        return (
+            Reason::InsufficientCapacity,
+            format!("{what} {dir} capacity for {} MB in the windows of satellite '{sat}' before its deadline, even alone", t.size_mb),
+        );
+    }
+    if !t.splittable && st.place(t, false, false).is_none() {
+        return (Reason::NoSingleWindow, format!("unsplittable, and no single window of satellite '{sat}' has {} MB of {dir} capacity", t.size_mb));
+    }
+    (Reason::CapacityTaken, "its capacity was taken by transfers ahead in the planning order".to_string())
+}
+
+#[cfg(test)]
+mod tests;
