@@ -641,9 +641,9 @@ export interface QueuedTransfer {
   satelliteId: string
   sizeMb: number
   priority: TransferPriority
-  /** Null when it has none. */
+  /** Absent (undefined) when it has none. */
   deadline?: Date
-  /** Null when it has none. */
+  /** Absent (undefined) when it has none. */
   earliestStart?: Date
   direction: TransferDirection
   splittable: boolean

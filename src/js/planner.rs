@@ -400,7 +400,7 @@ struct Queue {
 
 impl Queue {
     fn pending_mb(&self) -> f64 {
-        self.items.iter().map(|(t, _)| t.size_mb).sum()
+        self.items.iter().fold(0.0, |s, (t, _)| s + t.size_mb)
     }
     fn first(&self) -> Option<usize> {
         (0..self.items.len()).min_by(|&a, &b| core::compare(&self.items[a].0, &self.items[b].0).then(a.cmp(&b)))
