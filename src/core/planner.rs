@@ -405,10 +405,16 @@ fn subtract(a: f64, b: f64, blocked: &mut [(f64, f64)], out: &mut Vec<(f64, f64)
 
 struct State<'a> {
     windows: &'a [Window],
-    by_sat: HashMap<&'a str, Vec<usize>>,
-    sat_busy: HashMap<&'a str, Busy>,
-    station_load: HashMap<&'a str, Load>,
-    options: &'a PlanOptions,
+    /// Satellite name → its index; windows of each satellite sorted by start.
+    sat_index: HashMap<&'a str, usize>,
+    sat_windows: Vec<Vec<usize>>,
+    /// Station index of each window, and antennas of each station.
+    window_station: Vec<usize>,
+    station_antennas: Vec<u32>,
+    sat_busy: Vec<Busy>,
+    station_load: Vec<Load>,
+    /// Windows with no free time left at all (reservations only grow, so this is final).
+    full: Vec<std::cell::Cell<bool>>,
     lo: f64,
     hi: f64,
 }
@@ -422,9 +428,45 @@ struct Free {
     rate: f64,
 }
 
+type Pieces = Vec<(usize, f64, f64, f64)>;
+
 impl<'a> State<'a> {
-    fn antennas(&self, station: &str) -> u32 {
-        self.options.station_antennas.get(station).copied().unwrap_or(self.options.antennas_per_station)
+    fn new(windows: &'a [Window], options: &PlanOptions) -> Self {
+        let mut sat_index: HashMap<&str, usize> = HashMap::new();
+        let mut sat_windows: Vec<Vec<usize>> = Vec::new();
+        let mut station_index: HashMap<&str, usize> = HashMap::new();
+        let mut station_antennas = Vec::new();
+        let mut window_station = Vec::with_capacity(windows.len());
+        for (i, w) in windows.iter().enumerate() {
+            let n = sat_index.len();
+            let si = *sat_index.entry(w.satellite.as_str()).or_insert(n);
+            if si == sat_windows.len() {
+                sat_windows.push(Vec::new());
+            }
+            sat_windows[si].push(i);
+            let n = station_index.len();
+            let k = *station_index.entry(w.station.as_str()).or_insert(n);
+            if k == station_antennas.len() {
+                station_antennas.push(options.station_antennas.get(&w.station).copied().unwrap_or(options.antennas_per_station));
+            }
+            window_station.push(k);
+        }
+        for v in &mut sat_windows {
+            v.sort_by(|&a, &b| windows[a].start_ms.total_cmp(&windows[b].start_ms).then(a.cmp(&b)));
+        }
+        let (ns, nk) = (sat_windows.len(), station_antennas.len());
+        State {
+            windows,
+            sat_index,
+            sat_windows,
+            window_station,
+            station_antennas,
+            sat_busy: (0..ns).map(|_| Busy::default()).collect(),
+            station_load: (0..nk).map(|_| Load::default()).collect(),
+            full: (0..windows.len()).map(|_| std::cell::Cell::new(false)).collect(),
+            lo: options.start_ms.unwrap_or(f64::NEG_INFINITY),
+            hi: options.end_ms.unwrap_or(f64::INFINITY),
+        }
     }
 
     /// Usable interval of a transfer: horizon ∩ [earliest, deadline].
@@ -434,91 +476,156 @@ impl<'a> State<'a> {
         (lo, hi)
     }
 
-    /// Free stretches of the satellite's windows inside (lo, hi) with positive rate in
-    /// the direction; `reserved` = whether other transfers' reservations count.
-    fn free(&self, t: &Transfer, lo: f64, hi: f64, reserved: bool) -> Vec<Free> {
-        let mut out = Vec::new();
-        let Some(ws) = self.by_sat.get(t.satellite.as_str()) else { return out };
-        // Windows sorted by start: only those starting before hi can overlap.
-        let n = ws.partition_point(|&i| self.windows[i].start_ms < hi);
-        let mut blocked = Vec::new();
-        let mut parts = Vec::new();
-        for &wi in &ws[..n] {
-            let w = &self.windows[wi];
-            let rate = w.rate(t.direction);
-            if rate <= 0.0 {
-                continue;
-            }
-            let a = w.start_ms.max(lo);
-            let b = w.end_ms.min(hi);
-            if b <= a {
-                continue;
-            }
-            blocked.clear();
-            parts.clear();
-            if reserved {
-                if let Some(busy) = self.sat_busy.get(t.satellite.as_str()) {
-                    busy.overlapping(a, b, &mut blocked);
-                }
-                if let Some(load) = self.station_load.get(w.station.as_str()) {
-                    load.saturated(a, b, self.antennas(&w.station), &mut blocked);
-                }
-            }
-            subtract(a, b, &mut blocked, &mut parts);
-            out.extend(parts.iter().map(|&(a, b)| Free { a, b, w: wi, rate }));
+    /// Appends the free stretches of window `wi` inside (lo, hi) for satellite `si`
+    /// (`reserved`: whether other transfers' reservations count).
+    #[allow(clippy::too_many_arguments)]
+    fn free_in(&self, si: usize, wi: usize, rate: f64, lo: f64, hi: f64, reserved: bool, blocked: &mut Vec<(f64, f64)>, out: &mut Vec<Free>) {
+        let w = &self.windows[wi];
+        let a = w.start_ms.max(lo);
+        let b = w.end_ms.min(hi);
+        if b <= a || (reserved && self.full[wi].get()) {
+            return;
         }
-        out
+        blocked.clear();
+        if reserved {
+            self.sat_busy[si].overlapping(a, b, blocked);
+            let k = self.window_station[wi];
+            self.station_load[k].saturated(a, b, self.station_antennas[k], blocked);
+        }
+        let mut parts = Vec::new();
+        subtract(a, b, blocked, &mut parts);
+        if reserved && parts.is_empty() && a == w.start_ms && b == w.end_ms {
+            self.full[wi].set(true);
+        }
+        out.extend(parts.into_iter().map(|(a, b)| Free { a, b, w: wi, rate }));
     }
 
     /// Earliest-finishing placement of t (pieces: window, start, end, MB), or None.
-    fn place(&self, t: &Transfer, reserved: bool, splittable: bool) -> Option<Vec<(usize, f64, f64, f64)>> {
+    /// Windows are visited in start order and the visit stops as soon as no later
+    /// window can change the answer.
+    fn place(&self, t: &Transfer, reserved: bool, splittable: bool) -> Option<Pieces> {
         let (lo, hi) = self.span(t);
         if hi <= lo {
             return None;
         }
-        let free = self.free(t, lo, hi, reserved);
+        let si = *self.sat_index.get(t.satellite.as_str())?;
+        let ws = &self.sat_windows[si];
+        let n = ws.partition_point(|&i| self.windows[i].start_ms < hi);
         let need = t.size_mb;
         let tol = need * 1e-12;
+        let mut blocked = Vec::new();
+        let mut free: Vec<Free> = Vec::new();
         if !splittable {
-            let mut best: Option<(f64, usize, f64, f64)> = None;
-            for f in &free {
-                if (f.b - f.a) * f.rate + tol >= need {
-                    let end = (f.a + need / f.rate).min(f.b);
-                    if best.is_none_or(|(e, w, ..)| end < e || (end == e && f.w < w)) {
-                        best = Some((end, f.w, f.a, end));
+            let mut best: Option<(f64, usize, f64)> = None;
+            for &wi in &ws[..n] {
+                if best.is_some_and(|(e, ..)| self.windows[wi].start_ms >= e) {
+                    break; // starts after the best finish: cannot beat it
+                }
+                let rate = self.windows[wi].rate(t.direction);
+                if rate <= 0.0 {
+                    continue;
+                }
+                free.clear();
+                self.free_in(si, wi, rate, lo, hi, reserved, &mut blocked, &mut free);
+                for f in &free {
+                    if (f.b - f.a) * f.rate + tol >= need {
+                        let end = (f.a + need / f.rate).min(f.b);
+                        if best.is_none_or(|(e, w, _)| end < e || (end == e && f.w < w)) {
+                            best = Some((end, f.w, f.a));
+                        }
+                        break; // later stretches of this window finish later
                     }
                 }
             }
-            return best.map(|(_, w, a, b)| vec![(w, a, b, need)]);
+            return best.map(|(end, w, a)| vec![(w, a, end, need)]);
         }
-        // Sweep: at each instant use the free window of highest rate (ties: lower index).
-        let segs = best_rate_segments(&free);
-        let mut pieces: Vec<(usize, f64, f64, f64)> = Vec::new();
-        let mut left = need;
-        for s in segs {
-            let cap = (s.b - s.a) * s.rate;
-            let (end, mb) = if cap + tol >= left { ((s.a + left / s.rate).min(s.b), left) } else { (s.b, cap) };
-            match pieces.last_mut() {
-                Some(p) if p.0 == s.w && p.2 == s.a => {
-                    p.2 = end;
-                    p.3 += mb;
+        // Splittable: collect windows in start order; once their free capacity could
+        // cover the need, sweep (at each instant the free window of highest rate). The
+        // result is final when the next window starts at or after its completion.
+        let mut bound = 0.0;
+        let mut next_check = need;
+        let mut result: Option<(f64, Pieces)> = None;
+        let mut k = 0;
+        loop {
+            let next_start = if k < n { self.windows[ws[k]].start_ms } else { f64::INFINITY };
+            if let Some((c, _)) = &result {
+                if next_start >= *c {
+                    return result.map(|(_, p)| p);
                 }
-                _ => pieces.push((s.w, s.a, end, mb)),
             }
-            left -= mb;
-            if left <= tol {
-                return Some(pieces);
+            if bound + tol >= next_check && (result.is_none() || next_start == f64::INFINITY) {
+                match sweep(&free, need, tol) {
+                    Some((c, p)) => {
+                        if next_start >= c {
+                            return Some(p);
+                        }
+                        result = Some((c, p));
+                    }
+                    None => {
+                        if k >= n {
+                            return None;
+                        }
+                        let got = best_rate_segments(&free).iter().map(|s| (s.b - s.a) * s.rate).sum::<f64>();
+                        next_check = bound + (need - got).max(tol);
+                    }
+                }
+            }
+            if k >= n {
+                return match result {
+                    Some((_, p)) => Some(p),
+                    None => sweep(&free, need, tol).map(|(_, p)| p),
+                };
+            }
+            let wi = ws[k];
+            k += 1;
+            let rate = self.windows[wi].rate(t.direction);
+            if rate <= 0.0 {
+                continue;
+            }
+            let before = free.len();
+            self.free_in(si, wi, rate, lo, hi, reserved, &mut blocked, &mut free);
+            bound += free[before..].iter().map(|f| (f.b - f.a) * f.rate).sum::<f64>();
+            if result.is_some() {
+                // A window starting before the completion may finish it earlier: re-sweep
+                // once the windows up to the completion are in.
+                let c = result.as_ref().map(|r| r.0).unwrap_or(f64::INFINITY);
+                let ns = if k < n { self.windows[ws[k]].start_ms } else { f64::INFINITY };
+                if ns >= c {
+                    return sweep(&free, need, tol).map(|(_, p)| p);
+                }
             }
         }
-        None
     }
 
-    fn reserve(&mut self, t: &'a Transfer, pieces: &[(usize, f64, f64, f64)]) {
+    fn reserve(&mut self, si: usize, pieces: &[(usize, f64, f64, f64)]) {
         for &(w, a, b, _) in pieces {
-            self.sat_busy.entry(t.satellite.as_str()).or_default().insert(a, b);
-            self.station_load.entry(self.windows[w].station.as_str()).or_default().add(a, b);
+            self.sat_busy[si].insert(a, b);
+            self.station_load[self.window_station[w]].add(a, b);
         }
     }
+}
+
+/// Consumes the best-rate segments of `free` in time order until `need` MB are
+/// covered: (completion time, pieces) or None.
+fn sweep(free: &[Free], need: f64, tol: f64) -> Option<(f64, Pieces)> {
+    let mut pieces: Pieces = Vec::new();
+    let mut left = need;
+    for s in best_rate_segments(free) {
+        let cap = (s.b - s.a) * s.rate;
+        let (end, mb) = if cap + tol >= left { ((s.a + left / s.rate).min(s.b), left) } else { (s.b, cap) };
+        match pieces.last_mut() {
+            Some(p) if p.0 == s.w && p.2 == s.a => {
+                p.2 = end;
+                p.3 += mb;
+            }
+            _ => pieces.push((s.w, s.a, end, mb)),
+        }
+        left -= mb;
+        if left <= tol {
+            return Some((end, pieces));
+        }
+    }
+    None
 }
 
 /// Splits free stretches (possibly overlapping across windows) into disjoint segments,
@@ -569,22 +676,7 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
             return Err(Error::new(Code::DuplicateTransfer, format!("transfers[{i}].transferId '{}' is already used", t.id)));
         }
     }
-    let mut by_sat: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, w) in windows.iter().enumerate() {
-        by_sat.entry(w.satellite.as_str()).or_default().push(i);
-    }
-    for v in by_sat.values_mut() {
-        v.sort_by(|&a, &b| windows[a].start_ms.total_cmp(&windows[b].start_ms).then(a.cmp(&b)));
-    }
-    let mut st = State {
-        windows,
-        by_sat,
-        sat_busy: HashMap::new(),
-        station_load: HashMap::new(),
-        options,
-        lo: options.start_ms.unwrap_or(f64::NEG_INFINITY),
-        hi: options.end_ms.unwrap_or(f64::INFINITY),
-    };
+    let mut st = State::new(windows, options);
     let order = planning_order(transfers);
     let mut placements = Vec::new();
     let mut unplaced = Vec::new();
@@ -593,7 +685,8 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
         let t = &transfers[ti];
         let tally = &mut summary.by_priority[t.priority as usize];
         if let Some(pieces) = st.place(t, true, t.splittable) {
-            st.reserve(t, &pieces);
+            let si = st.sat_index[t.satellite.as_str()];
+            st.reserve(si, &pieces);
             tally.placed += 1;
             tally.placed_mb += t.size_mb;
             for (w, a, b, mb) in pieces {
@@ -633,9 +726,10 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
 
 fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
     let sat = &t.satellite;
-    let Some(ws) = st.by_sat.get(sat.as_str()) else {
+    let Some(&si) = st.sat_index.get(sat.as_str()) else {
         return (Reason::NoWindow, format!("no window for satellite '{sat}'"));
     };
+    let ws = &st.sat_windows[si];
     let (lo, hi) = st.span(t);
     let rate_ok = |w: &Window| w.rate(t.direction) > 0.0;
     let dir = match t.direction {

@@ -198,17 +198,17 @@ fn bad_input_is_a_coded_error() {
         assert_eq!(e.code, Code::InvalidArg);
         assert!(e.message.contains("transfers[0].sizeMb"), "{}", e.message);
     }
-    let e = plan(&[win("a", "s", 10.0, 5.0, 1.0, 0.0)], &[ok.clone()], &o).unwrap_err();
+    let e = plan(&[win("a", "s", 10.0, 5.0, 1.0, 0.0)], std::slice::from_ref(&ok), &o).unwrap_err();
     assert_eq!(e.code, Code::InvalidArg);
     assert!(e.message.contains("windows[0].endTime"));
-    let e = plan(&[win("a", "s", 0.0, 5.0, -1.0, 0.0)], &[ok.clone()], &o).unwrap_err();
+    let e = plan(&[win("a", "s", 0.0, 5.0, -1.0, 0.0)], std::slice::from_ref(&ok), &o).unwrap_err();
     assert!(e.message.contains("windows[0].dataCapacityMb") && e.message.contains("-1"));
-    let e = plan(&[win("a", "s", 0.0, 5.0, 1.0, f64::NAN)], &[ok.clone()], &o).unwrap_err();
+    let e = plan(&[win("a", "s", 0.0, 5.0, 1.0, f64::NAN)], std::slice::from_ref(&ok), &o).unwrap_err();
     assert!(e.message.contains("uplinkCapacityMb"));
     let e = plan(&w, &[ok.clone(), ok.clone()], &o).unwrap_err();
     assert_eq!(e.code, Code::DuplicateTransfer);
     assert!(e.message.contains("transfers[1]") && e.message.contains("'x'"));
-    let e = plan(&w, &[ok.clone()], &PlanOptions { antennas_per_station: 0, ..Default::default() }).unwrap_err();
+    let e = plan(&w, std::slice::from_ref(&ok), &PlanOptions { antennas_per_station: 0, ..Default::default() }).unwrap_err();
     assert_eq!(e.code, Code::InvalidArg);
     let e = plan(&w, &[Transfer { deadline_ms: Some(f64::NAN), ..ok.clone() }], &o).unwrap_err();
     assert!(e.message.contains("deadline"));
@@ -475,4 +475,28 @@ fn ten_thousand_transfers_plan_quickly() {
     let p = plan(&w, &t, &PlanOptions::default()).unwrap();
     assert_eq!(p.summary.placed_transfers + p.summary.unplaced_transfers, 10_000);
     assert!(p.summary.placed_transfers > 1000);
+}
+
+/// Timing probe (not a test of speed): `cargo test timing_probe -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_probe() {
+    let mut r = Lcg(3);
+    let w: Vec<Window> = (0..5000)
+        .map(|i| {
+            let a = r.below(7 * 86_400) as f64;
+            win(&format!("sat{}", i % 100), &format!("st{}", r.below(20)), a, a + 300.0 + r.below(300) as f64, 5000.0, 50.0)
+        })
+        .collect();
+    let t: Vec<Transfer> = (0..10_000)
+        .map(|i| {
+            let mut x = tr(&format!("t{i}"), &format!("sat{}", r.below(100)), 1.0 + r.below(4000) as f64, PRIOS[r.below(4) as usize]);
+            x.deadline_ms = Some(r.below(7 * 86_400) as f64 * S);
+            x.splittable = r.below(10) < 7;
+            x
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let p = plan(&w, &t, &PlanOptions::default()).unwrap();
+    eprintln!("plan: {:?} placed {} unplaced {}", t0.elapsed(), p.summary.placed_transfers, p.summary.unplaced_transfers);
 }
