@@ -284,7 +284,7 @@ export declare class TransferPlanner {
   /**
    * Removes and returns, in planning order, the transfers that fit a capacity of
    * `capacityMb` taken first-fit (each one that still fits is taken). The equivalent of
-   * the peer's `PriorityQueue.getTasksForWindow`, without time or windows.
+   * the peer's `PriorityQueue.getTasksForWindow`, without time or satellites.
    */
   takeForCapacity(capacityMb: number): Array<QueuedTransfer>
   /**

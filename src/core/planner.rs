@@ -763,5 +763,127 @@ fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
     (Reason::CapacityTaken, "its capacity was taken by transfers ahead in the planning order".to_string())
 }
 
+// ------------------------------------------------------------------ queue
+
+/// Queue order key: priority, deadline (none last), insertion sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct QueueKey(Priority, T, u64);
+
+/// A queue of transfers kept in planning order (priority, then deadline with none last,
+/// then insertion order), with O(log n) insert, remove by id, peek and pop.
+#[derive(Default)]
+pub struct TransferQueue {
+    items: BTreeMap<QueueKey, (Transfer, String)>,
+    ids: HashMap<String, QueueKey>,
+    seq: u64,
+    counter: u64,
+}
+
+impl TransferQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fresh automatic id `transfer-N` (N counts the ids handed out), never one in use.
+    pub fn next_id(&mut self) -> String {
+        loop {
+            self.counter += 1;
+            let id = format!("transfer-{}", self.counter);
+            if !self.ids.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// Validates and queues a transfer (with a free-text description). `what` names the
+    /// argument in errors. ERR_DUPLICATE_TRANSFER when its id is queued already.
+    pub fn push(&mut self, what: &str, t: Transfer, description: String) -> Result<()> {
+        validate_transfer(what, &t)?;
+        if self.ids.contains_key(&t.id) {
+            return Err(Error::new(Code::DuplicateTransfer, format!("{what}.transferId '{}' is already queued", t.id)));
+        }
+        self.seq += 1;
+        let key = QueueKey(t.priority, T(t.deadline_ms.unwrap_or(f64::INFINITY)), self.seq);
+        self.ids.insert(t.id.clone(), key);
+        self.items.insert(key, (t, description));
+        Ok(())
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<(Transfer, String)> {
+        let key = self.ids.remove(id)?;
+        self.items.remove(&key)
+    }
+
+    /// The transfer planned first.
+    pub fn peek(&self) -> Option<(&Transfer, &str)> {
+        self.items.first_key_value().map(|(_, (t, d))| (t, d.as_str()))
+    }
+
+    pub fn pop(&mut self) -> Option<(Transfer, String)> {
+        let (_, (t, d)) = self.items.pop_first()?;
+        self.ids.remove(&t.id);
+        Some((t, d))
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.ids.clear();
+    }
+
+    /// Total MB queued.
+    pub fn pending_mb(&self) -> f64 {
+        self.items.values().fold(0.0, |s, (t, _)| s + t.size_mb)
+    }
+
+    /// Transfers in planning order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Transfer, &str)> {
+        self.items.values().map(|(t, d)| (t, d.as_str()))
+    }
+
+    /// Copies of the transfers, in planning order (what `plan` takes).
+    pub fn snapshot(&self) -> Vec<Transfer> {
+        self.items.values().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// Removes and returns, in planning order, every transfer that still fits in what is
+    /// left of `capacity_mb` (first fit; capacity only, no time or satellite).
+    pub fn take_for_capacity(&mut self, capacity_mb: f64) -> Vec<(Transfer, String)> {
+        let mut left = capacity_mb;
+        let mut keys = Vec::new();
+        for (k, (t, _)) in &self.items {
+            if t.size_mb <= left {
+                left -= t.size_mb;
+                keys.push(*k);
+            }
+        }
+        keys.into_iter()
+            .filter_map(|k| {
+                let it = self.items.remove(&k)?;
+                self.ids.remove(&it.0.id);
+                Some(it)
+            })
+            .collect()
+    }
+
+    /// Removes the transfers with these ids (absent ones are ignored).
+    pub fn remove_all<'s>(&mut self, ids: impl IntoIterator<Item = &'s str>) {
+        for id in ids {
+            self.remove(id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use super::task::CoreTask;
 use super::{invalid_arg, js_err, JsResult};
-use crate::core::error::{Code, Error as CoreError};
+use crate::core::error::Error as CoreError;
 use crate::core::planner::{self as core, Direction, PlanOptions, Priority};
 
 // ------------------------------------------------------------------ enums
@@ -391,25 +391,9 @@ pub struct TransferPlan {
 
 #[derive(Default)]
 struct Queue {
-    items: Vec<(core::Transfer, String)>,
-    ids: HashSet<String>,
-    counter: u64,
+    q: core::TransferQueue,
     last_summary: Option<core::Summary>,
     last_pending: (u32, f64),
-}
-
-impl Queue {
-    fn pending_mb(&self) -> f64 {
-        self.items.iter().fold(0.0, |s, (t, _)| s + t.size_mb)
-    }
-    fn first(&self) -> Option<usize> {
-        (0..self.items.len()).min_by(|&a, &b| core::compare(&self.items[a].0, &self.items[b].0).then(a.cmp(&b)))
-    }
-    fn remove_at(&mut self, i: usize) -> (core::Transfer, String) {
-        let it = self.items.remove(i);
-        self.ids.remove(&it.0.id);
-        it
-    }
 }
 
 fn queued(t: &core::Transfer, description: &str) -> QueuedTransfer {
@@ -464,10 +448,9 @@ fn run_plan(
     let mut q = lock(queue);
     if dequeue {
         let placed: HashSet<&str> = p.placements.iter().map(|x| transfers[x.transfer].id.as_str()).collect();
-        q.items.retain(|(t, _)| !placed.contains(t.id.as_str()));
-        q.ids.retain(|id| !placed.contains(id.as_str()));
+        q.q.remove_all(placed);
     }
-    let pending = (q.items.len() as u32, q.pending_mb());
+    let pending = (q.q.len() as u32, q.q.pending_mb());
     q.last_summary = Some(p.summary.clone());
     q.last_pending = pending;
     drop(q);
@@ -544,7 +527,7 @@ impl JsTransferPlanner {
             dequeue = r.boolean("dequeue")?.unwrap_or(false);
         }
         core::validate_options(&o).map_err(js_err)?;
-        let transfers = self.q().items.iter().map(|(t, _)| t.clone()).collect();
+        let transfers = self.q().q.snapshot();
         Ok((transfers, windows, o, dequeue))
     }
 }
@@ -592,116 +575,71 @@ impl JsTransferPlanner {
         let given = r.string("transferId")?;
         let mut q = self.q();
         let id = match given {
-            Some(id) => {
-                if q.ids.contains(&id) {
-                    return Err(js_err(CoreError::new(Code::DuplicateTransfer, format!("transfer.transferId '{id}' is already queued"))));
-                }
-                id
-            }
-            None => loop {
-                q.counter += 1;
-                let id = format!("transfer-{}", q.counter);
-                if !q.ids.contains(&id) {
-                    break id;
-                }
-            },
+            Some(id) => id,
+            None => q.q.next_id(),
         };
         let t = core::Transfer { id: id.clone(), satellite, size_mb, priority, deadline_ms, direction, earliest_ms, splittable };
-        core::validate_transfer("transfer", &t).map_err(js_err)?;
-        q.ids.insert(id.clone());
-        q.items.push((t, description));
+        q.q.push("transfer", t, description).map_err(js_err)?;
         Ok(id)
     }
 
     /// Removes a queued transfer; false when no transfer has that id.
     #[napi(catch_unwind)]
     pub fn remove(&self, transfer_id: String) -> bool {
-        let mut q = self.q();
-        match q.items.iter().position(|(t, _)| t.id == transfer_id) {
-            Some(i) => {
-                q.remove_at(i);
-                true
-            }
-            None => false,
-        }
+        self.q().q.remove(&transfer_id).is_some()
     }
 
     /// The transfer planned first (highest priority, earliest deadline, first queued), or null.
     #[napi(catch_unwind)]
     pub fn peek(&self) -> Option<QueuedTransfer> {
-        let q = self.q();
-        q.first().map(|i| queued(&q.items[i].0, &q.items[i].1))
+        self.q().q.peek().map(|(t, d)| queued(t, d))
     }
 
     /// Removes and returns the transfer `peek` would return, or null when empty.
     #[napi(catch_unwind)]
     pub fn pop(&self) -> Option<QueuedTransfer> {
-        let mut q = self.q();
-        let i = q.first()?;
-        let (t, d) = q.remove_at(i);
-        Some(queued(&t, &d))
+        self.q().q.pop().map(|(t, d)| queued(&t, &d))
     }
 
     /// Number of queued transfers.
     #[napi(getter)]
     pub fn size(&self) -> u32 {
-        self.q().items.len() as u32
+        self.q().q.len() as u32
     }
 
     /// Total MB queued.
     #[napi(getter)]
     pub fn pending_mb(&self) -> f64 {
-        self.q().pending_mb()
+        self.q().q.pending_mb()
     }
 
     /// True when nothing is queued.
     #[napi(catch_unwind)]
     pub fn is_empty(&self) -> bool {
-        self.q().items.is_empty()
+        self.q().q.is_empty()
     }
 
     /// Empties the queue.
     #[napi(catch_unwind)]
     pub fn clear(&self) {
-        let mut q = self.q();
-        q.items.clear();
-        q.ids.clear();
+        self.q().q.clear();
     }
 
     /// Every queued transfer, in planning order.
     #[napi(catch_unwind)]
     pub fn pending(&self) -> Vec<QueuedTransfer> {
-        let q = self.q();
-        let ts: Vec<core::Transfer> = q.items.iter().map(|(t, _)| t.clone()).collect();
-        core::planning_order(&ts).into_iter().map(|i| queued(&q.items[i].0, &q.items[i].1)).collect()
+        self.q().q.iter().map(|(t, d)| queued(t, d)).collect()
     }
 
     /// Removes and returns, in planning order, the transfers that fit a capacity of
     /// `capacityMb` taken first-fit (each one that still fits is taken). The equivalent of
-    /// the peer's `PriorityQueue.getTasksForWindow`, without time or windows.
+    /// the peer's `PriorityQueue.getTasksForWindow`, without time or satellites.
     #[napi(catch_unwind)]
     pub fn take_for_capacity(&self, capacity_mb: f64) -> napi::Result<Vec<QueuedTransfer>, String> {
         if !(capacity_mb.is_finite() && capacity_mb >= 0.0) {
             return Err(invalid_arg(format!("capacityMb must be a finite number ≥ 0, got {capacity_mb}")));
         }
-        let mut q = self.q();
-        let ts: Vec<core::Transfer> = q.items.iter().map(|(t, _)| t.clone()).collect();
-        let mut left = capacity_mb;
-        let mut taken = Vec::new();
-        for i in core::planning_order(&ts) {
-            if ts[i].size_mb <= left {
-                left -= ts[i].size_mb;
-                taken.push(ts[i].id.clone());
-            }
-        }
-        let mut out = Vec::with_capacity(taken.len());
-        for id in taken {
-            if let Some(i) = q.items.iter().position(|(t, _)| t.id == id) {
-                let (t, d) = q.remove_at(i);
-                out.push(queued(&t, &d));
-            }
-        }
-        Ok(out)
+        Ok(self.q().q.take_for_capacity(capacity_mb).iter().map(|(t, d)| queued(t, d)).collect())
     }
 
     /// Plans the queued transfers into `windows` (see the class comment). A transfer for a

@@ -500,3 +500,33 @@ fn timing_probe() {
     let p = plan(&w, &t, &PlanOptions::default()).unwrap();
     eprintln!("plan: {:?} placed {} unplaced {}", t0.elapsed(), p.summary.placed_transfers, p.summary.unplaced_transfers);
 }
+
+#[test]
+fn queue_keeps_planning_order() {
+    let mut q = TransferQueue::new();
+    let mk = |id: &str, p: Priority, d: Option<f64>, size: f64| Transfer { deadline_ms: d, ..tr(id, "s", size, p) };
+    q.push("t", mk("a", Priority::Normal, None, 10.0), String::new()).unwrap();
+    q.push("t", mk("b", Priority::High, Some(100.0), 20.0), String::new()).unwrap();
+    q.push("t", mk("c", Priority::High, Some(50.0), 5.0), "logs".into()).unwrap();
+    q.push("t", mk("d", Priority::Low, None, 1.0), String::new()).unwrap();
+    q.push("t", mk("e", Priority::Normal, None, 2.0), String::new()).unwrap();
+    let e = q.push("t", mk("a", Priority::Low, None, 1.0), String::new()).unwrap_err();
+    assert_eq!(e.code, Code::DuplicateTransfer);
+    assert_eq!(q.push("t", mk("z", Priority::Low, None, -1.0), String::new()).unwrap_err().code, Code::InvalidArg);
+    let ids: Vec<&str> = q.iter().map(|(t, _)| t.id.as_str()).collect();
+    assert_eq!(ids, ["c", "b", "a", "e", "d"]);
+    assert_eq!(q.peek().map(|(t, d)| (t.id.as_str(), d)), Some(("c", "logs")));
+    assert_eq!(q.pending_mb(), 38.0);
+    assert_eq!(q.pop().unwrap().0.id, "c");
+    assert!(q.remove("a").is_some() && q.remove("a").is_none());
+    // 21 MB, first fit: b (20) then e (2) does not fit, d (1) fits.
+    let taken: Vec<String> = q.take_for_capacity(21.0).into_iter().map(|(t, _)| t.id).collect();
+    assert_eq!(taken, ["b", "d"]);
+    assert_eq!(q.len(), 1);
+    assert!(q.contains("e") && !q.contains("b"));
+    q.push("t", mk("transfer-1", Priority::Low, None, 1.0), String::new()).unwrap();
+    assert_eq!(q.next_id(), "transfer-2");
+    q.clear();
+    assert!(q.is_empty());
+    assert_eq!(q.pending_mb().to_bits(), 0.0f64.to_bits());
+}
