@@ -382,3 +382,27 @@ test('never lower priority ahead of higher when only one fits', (t) => {
     if (p.unplaced.length) t.is(p.unplaced[0].transferId, winner === 'a' ? 'b' : 'a')
   }
 })
+
+test('windows: station as a class instance with a name getter, or a plain name; extra fields ignored', (t) => {
+  class Station {
+    #n: string
+    constructor(n: string) {
+      this.#n = n
+    }
+    get name() {
+      return this.#n
+    }
+  }
+  const q = new TransferPlanner()
+  q.enqueue({ transferId: 'x', satelliteId: 'a', sizeMb: 15 })
+  const w1 = { ...win('a', 'ignored', 0, 10, 10), station: new Station('fairbanks') }
+  const w2 = { ...win('a', 'ignored', 20, 30, 10), station: 'kiruna' }
+  const p = q.plan([w1, w2 as unknown as PlannerWindow])
+  t.deepEqual(
+    p.placements.map((x) => [x.station, x.sizeMb]),
+    [
+      ['fairbanks', 10],
+      ['kiruna', 5],
+    ],
+  )
+})

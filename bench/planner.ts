@@ -94,17 +94,16 @@ const peerEnq = time(1, () => void fillPeer())
 rows.push(['enqueue all (ours) vs addTask all (peer)', oursEnq, peerEnq])
 
 // 2. first-fit per window, capacity only
-let oursTaken = 0
-let peerTaken = 0
+// Which transfer (index) each window took, to check both follow the same rule.
+let oursTaken: string[] = []
+let peerTaken: string[] = []
 const oursFF = time(3, () => {
   const q = fillOurs()
-  oursTaken = 0
-  for (const w of windows) oursTaken += q.takeForCapacity(w.dataCapacityMb).length
+  oursTaken = windows.map((w) => q.takeForCapacity(w.dataCapacityMb).map((x) => x.transferId.slice(1)).join(','))
 })
 const peerFF = time(1, () => {
   const q = fillPeer()
-  peerTaken = 0
-  for (const w of windows) peerTaken += q.getTasksForWindow(w.dataCapacityMb * 1e6).length
+  peerTaken = windows.map((w) => q.getTasksForWindow(w.dataCapacityMb * 1e6).map((x) => String(Number(x.taskId.slice(5)) - 1)).join(','))
 })
 rows.push(['queue + first-fit per window (peer optimize loop)', oursFF, peerFF])
 
@@ -124,7 +123,9 @@ console.log('|---|---:|---:|---:|')
 for (const [name, o, p] of rows) {
   console.log(`| ${name} | ${o.toFixed(1)} | ${p === null ? '—' : p.toFixed(1)} | ${p === null ? '—' : (p / o).toFixed(1) + '×'} |`)
 }
-console.log(`\nfirst-fit tasks taken: ours ${oursTaken}, peer ${peerTaken} (same rule, must match)`)
+const same = oursTaken.every((x, i) => x === peerTaken[i])
+const count = (xs: string[]) => xs.reduce((n, x) => n + (x ? x.split(',').length : 0), 0)
+console.log(`\nfirst-fit: ours took ${count(oursTaken)} transfers, peer ${count(peerTaken)}; same transfers in every window: ${same}`)
 const s = plan.summary
 console.log(
   `full plan: ${s.placedTransfers} placed (${s.pieces} pieces, ${s.placedMb.toFixed(0)} MB), ${s.unplacedTransfers} unplaced; ` +
