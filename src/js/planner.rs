@@ -602,13 +602,13 @@ impl JsTransferPlanner {
     }
 
     /// Number of queued transfers.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.q().q.len() as u32
     }
 
     /// Total MB queued.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn pending_mb(&self) -> f64 {
         self.q().q.pending_mb()
     }
@@ -669,7 +669,7 @@ impl JsTransferPlanner {
     }
 
     /// Antennas of every station not listed in `stationAntennas`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn antennas_per_station(&self) -> u32 {
         self.options.antennas_per_station
     }

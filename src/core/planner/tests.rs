@@ -530,3 +530,18 @@ fn queue_keeps_planning_order() {
     assert!(q.is_empty());
     assert_eq!(q.pending_mb().to_bits(), 0.0f64.to_bits());
 }
+
+/// Documents a stated limit: transfers already placed are not moved to make room for a
+/// later one (the plan is greedy in planning order, not a global optimum).
+#[test]
+fn earlier_placements_are_not_moved() {
+    let w = [win("a", "s", 0.0, 10.0, 10.0, 0.0)];
+    let mut t = vec![tr("crit", "a", 4.0, Priority::Critical), tr("low", "a", 4.0, Priority::Low)];
+    t[0].splittable = false;
+    t[1].earliest_ms = Some(1.0 * S);
+    t[1].deadline_ms = Some(5.0 * S);
+    let p = plan(&w, &t, &PlanOptions::default()).unwrap();
+    assert_eq!(pieces_of(&p, 0), vec![(0, 0.0, 4.0, 4.0)]);
+    // Only [4, 5] is left before the deadline; crit at [5, 9] would have let low use [1, 5].
+    assert_eq!(reason_of(&p, 1), Some(Reason::CapacityTaken));
+}
