@@ -621,32 +621,47 @@ export interface PositionOptions {
 
 /** Tallies by priority. */
 export interface PriorityTallies {
+  /** CRITICAL transfers. */
   critical: PriorityTally
+  /** HIGH transfers. */
   high: PriorityTally
+  /** NORMAL transfers. */
   normal: PriorityTally
+  /** LOW transfers. */
   low: PriorityTally
 }
 
 /** Counts and MB of one priority. */
 export interface PriorityTally {
+  /** Transfers placed. */
   placed: number
+  /** Transfers left out. */
   unplaced: number
+  /** MB placed. */
   placedMb: number
+  /** MB left out. */
   unplacedMb: number
 }
 
 /** A transfer in the queue. */
 export interface QueuedTransfer {
+  /** Its id. */
   transferId: string
+  /** Satellite whose windows carry it. */
   satelliteId: string
+  /** Size, MB (10^6 bytes). */
   sizeMb: number
+  /** Its priority. */
   priority: TransferPriority
   /** Absent (undefined) when it has none. */
   deadline?: Date
   /** Absent (undefined) when it has none. */
   earliestStart?: Date
+  /** Uplink or downlink. */
   direction: TransferDirection
+  /** May it be cut into pieces? */
   splittable: boolean
+  /** Free text given at `enqueue`. */
   description: string
 }
 
@@ -681,7 +696,9 @@ export declare enum TransferDirection {
 
 /** One piece of a placed transfer. */
 export interface TransferPlacement {
+  /** The transfer this piece belongs to. */
   transferId: string
+  /** Its satellite. */
   satelliteId: string
   /** Name of the station. */
   station: string
@@ -693,7 +710,9 @@ export interface TransferPlacement {
   sizeMb: number
   /** Index of the window in the `windows` argument. */
   windowIndex: number
+  /** Direction of the transfer. */
   direction: TransferDirection
+  /** Priority of the transfer. */
   priority: TransferPriority
 }
 
@@ -703,6 +722,7 @@ export interface TransferPlan {
   placements: Array<TransferPlacement>
   /** What could not be placed and why, in planning order. */
   unplaced: Array<UnplacedTransfer>
+  /** Totals. */
   summary: TransferPlanSummary
 }
 
@@ -729,11 +749,17 @@ export interface TransferPlanOptions {
 
 /** Totals of a plan (the equivalent of the peer's `getScheduleSummary`). */
 export interface TransferPlanSummary {
+  /** Transfers placed (whole). */
   placedTransfers: number
+  /** Transfers left out. */
   unplacedTransfers: number
+  /** MB placed. */
   placedMb: number
+  /** MB left out. */
   unplacedMb: number
+  /** Downlink MB placed. */
   downlinkMb: number
+  /** Uplink MB placed. */
   uplinkMb: number
   /** Number of placements (pieces). */
   pieces: number
@@ -747,6 +773,7 @@ export interface TransferPlanSummary {
   utilisation: number
   /** End of the last piece; null when nothing was placed. */
   completionTime?: Date
+  /** Counts and MB by priority. */
   byPriority: PriorityTallies
   /** Transfers left in the queue after this plan. */
   pendingTransfers: number
@@ -790,9 +817,13 @@ export interface TransferRequest {
 
 /** A transfer that could not be placed. */
 export interface UnplacedTransfer {
+  /** The transfer left out. */
   transferId: string
+  /** Its satellite. */
   satelliteId: string
+  /** Its size, MB. */
   sizeMb: number
+  /** Its priority. */
   priority: TransferPriority
   /** Human explanation. */
   reason: string

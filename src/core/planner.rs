@@ -35,13 +35,18 @@ use super::error::{Code, Error, Result};
 /// Priority of a transfer; lower value is planned first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
+    /// Planned first.
     Critical = 0,
+    /// After Critical.
     High = 1,
+    /// The default.
     Normal = 2,
+    /// Planned last.
     Low = 3,
 }
 
 impl Priority {
+    /// Every priority, in planning order.
     pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
     /// Lower-case name, as in the JS enum values.
     pub fn as_str(self) -> &'static str {
@@ -52,6 +57,7 @@ impl Priority {
             Priority::Low => "low",
         }
     }
+    /// The priority of a lower-case name.
     pub fn parse(s: &str) -> Option<Priority> {
         Priority::ALL.into_iter().find(|p| p.as_str() == s)
     }
@@ -69,11 +75,17 @@ pub enum Direction {
 /// A contact window as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
+    /// Satellite of the pass.
     pub satellite: String,
+    /// Station name.
     pub station: String,
+    /// Start, Unix ms.
     pub start_ms: f64,
+    /// End, Unix ms (≥ start).
     pub end_ms: f64,
+    /// Downlink capacity of the whole window, MB.
     pub downlink_mb: f64,
+    /// Uplink capacity of the whole window, MB.
     pub uplink_mb: f64,
 }
 
@@ -93,13 +105,21 @@ impl Window {
 /// A transfer to plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transfer {
+    /// Unique id.
     pub id: String,
+    /// Satellite whose windows carry it.
     pub satellite: String,
+    /// Size, MB (> 0).
     pub size_mb: f64,
+    /// Priority.
     pub priority: Priority,
+    /// Every piece ends by this instant (Unix ms).
     pub deadline_ms: Option<f64>,
+    /// Uplink or downlink.
     pub direction: Direction,
+    /// No piece starts before this instant (Unix ms).
     pub earliest_ms: Option<f64>,
+    /// May it be cut into pieces (across and within windows)?
     pub splittable: bool,
 }
 
@@ -125,10 +145,15 @@ impl Default for PlanOptions {
 /// One piece of a placed transfer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
+    /// Index of the transfer in the input.
     pub transfer: usize,
+    /// Index of the window in the input.
     pub window: usize,
+    /// Start of the piece, Unix ms.
     pub start_ms: f64,
+    /// End of the piece, Unix ms.
     pub end_ms: f64,
+    /// MB carried by the piece.
     pub size_mb: f64,
 }
 
@@ -152,6 +177,7 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The stable string code of the reason (`NO_WINDOW`, …).
     pub fn code(self) -> &'static str {
         match self {
             Reason::NoWindow => "NO_WINDOW",
@@ -167,30 +193,45 @@ impl Reason {
 /// A transfer that could not be placed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unplaced {
+    /// Index of the transfer in the input.
     pub transfer: usize,
+    /// Why.
     pub reason: Reason,
+    /// Human explanation.
     pub message: String,
 }
 
 /// Per-priority tallies.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriorityTally {
+    /// Transfers placed.
     pub placed: usize,
+    /// Transfers left out.
     pub unplaced: usize,
+    /// MB placed.
     pub placed_mb: f64,
+    /// MB left out.
     pub unplaced_mb: f64,
 }
 
 /// Totals of a plan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
+    /// Transfers placed.
     pub placed_transfers: usize,
+    /// Transfers left out.
     pub unplaced_transfers: usize,
+    /// MB placed.
     pub placed_mb: f64,
+    /// MB left out.
     pub unplaced_mb: f64,
+    /// Downlink MB placed.
     pub downlink_mb: f64,
+    /// Uplink MB placed.
     pub uplink_mb: f64,
+    /// Number of placements.
     pub pieces: usize,
+    /// Windows holding at least one piece.
     pub windows_used: usize,
     /// Contact time (ms) of all windows inside the horizon.
     pub window_time_ms: f64,

@@ -259,16 +259,23 @@ pub struct TransferRequest {
 /// A transfer in the queue.
 #[napi(object, object_from_js = false)]
 pub struct QueuedTransfer {
+    /// Its id.
     pub transfer_id: String,
+    /// Satellite whose windows carry it.
     pub satellite_id: String,
+    /// Size, MB (10^6 bytes).
     pub size_mb: f64,
+    /// Its priority.
     pub priority: TransferPriority,
     /// Absent (undefined) when it has none.
     pub deadline: Option<DateTime<Utc>>,
     /// Absent (undefined) when it has none.
     pub earliest_start: Option<DateTime<Utc>>,
+    /// Uplink or downlink.
     pub direction: TransferDirection,
+    /// May it be cut into pieces?
     pub splittable: bool,
+    /// Free text given at `enqueue`.
     pub description: String,
 }
 
@@ -300,7 +307,9 @@ pub struct TransferPlanOptions {
 /// One piece of a placed transfer.
 #[napi(object, object_from_js = false)]
 pub struct TransferPlacement {
+    /// The transfer this piece belongs to.
     pub transfer_id: String,
+    /// Its satellite.
     pub satellite_id: String,
     /// Name of the station.
     pub station: String,
@@ -312,16 +321,22 @@ pub struct TransferPlacement {
     pub size_mb: f64,
     /// Index of the window in the `windows` argument.
     pub window_index: u32,
+    /// Direction of the transfer.
     pub direction: TransferDirection,
+    /// Priority of the transfer.
     pub priority: TransferPriority,
 }
 
 /// A transfer that could not be placed.
 #[napi(object, object_from_js = false)]
 pub struct UnplacedTransfer {
+    /// The transfer left out.
     pub transfer_id: String,
+    /// Its satellite.
     pub satellite_id: String,
+    /// Its size, MB.
     pub size_mb: f64,
+    /// Its priority.
     pub priority: TransferPriority,
     /// Human explanation.
     pub reason: String,
@@ -334,29 +349,43 @@ pub struct UnplacedTransfer {
 /// Counts and MB of one priority.
 #[napi(object, object_from_js = false)]
 pub struct PriorityTally {
+    /// Transfers placed.
     pub placed: u32,
+    /// Transfers left out.
     pub unplaced: u32,
+    /// MB placed.
     pub placed_mb: f64,
+    /// MB left out.
     pub unplaced_mb: f64,
 }
 
 /// Tallies by priority.
 #[napi(object, object_from_js = false)]
 pub struct PriorityTallies {
+    /// CRITICAL transfers.
     pub critical: PriorityTally,
+    /// HIGH transfers.
     pub high: PriorityTally,
+    /// NORMAL transfers.
     pub normal: PriorityTally,
+    /// LOW transfers.
     pub low: PriorityTally,
 }
 
 /// Totals of a plan (the equivalent of the peer's `getScheduleSummary`).
 #[napi(object, object_from_js = false)]
 pub struct TransferPlanSummary {
+    /// Transfers placed (whole).
     pub placed_transfers: u32,
+    /// Transfers left out.
     pub unplaced_transfers: u32,
+    /// MB placed.
     pub placed_mb: f64,
+    /// MB left out.
     pub unplaced_mb: f64,
+    /// Downlink MB placed.
     pub downlink_mb: f64,
+    /// Uplink MB placed.
     pub uplink_mb: f64,
     /// Number of placements (pieces).
     pub pieces: u32,
@@ -370,6 +399,7 @@ pub struct TransferPlanSummary {
     pub utilisation: f64,
     /// End of the last piece; null when nothing was placed.
     pub completion_time: Option<DateTime<Utc>>,
+    /// Counts and MB by priority.
     pub by_priority: PriorityTallies,
     /// Transfers left in the queue after this plan.
     pub pending_transfers: u32,
@@ -384,6 +414,7 @@ pub struct TransferPlan {
     pub placements: Vec<TransferPlacement>,
     /// What could not be placed and why, in planning order.
     pub unplaced: Vec<UnplacedTransfer>,
+    /// Totals.
     pub summary: TransferPlanSummary,
 }
 
