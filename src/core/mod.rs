@@ -15,6 +15,7 @@ pub mod metrics;
 // Orbits and contact windows.
 pub mod orbit;
 pub mod sync;
+pub mod planner;
 
 // Inter-satellite mesh routing.
 pub mod mesh;

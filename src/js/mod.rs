@@ -11,5 +11,6 @@ pub mod compression;
 pub mod aggregation;
 pub mod metrics;
 pub mod sync;
+pub mod planner;
 pub mod mesh;
 pub mod partition;
