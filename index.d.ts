@@ -105,6 +105,83 @@ export declare class FederatedClient {
   applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
 }
 
+/**
+ * Combines client updates into one: FedAvg and its weighted, robust, server-optimiser and
+ * staleness-aware variants. Use `aggregate(grads)` for a round held in memory, or
+ * `add(nodeId, grad)` per update as contacts happen and `finish()` at the end of the
+ * round; partial rounds move between aggregators with `toBuffer()` / `merge()`.
+ */
+export declare class GradientAggregator {
+  /** Validates the options (`ERR_INVALID_ARG` naming the option and its value). */
+  constructor(options?: GradientAggregatorOptions)
+  /** The strategy. */
+  get strategy(): AggregationStrategy
+  /** The current server round: starts at 0; `aggregate` adds 1; `finish({ round: R })` sets it to R + 1. */
+  get round(): number
+  /** `finish()` refuses a round with fewer updates than this. */
+  get minParticipants(): number
+  /**
+   * Aggregates a whole round at once. `grads` mixes `Float32Array` (read in place),
+   * `CompressedGradient` (sparse ones are added without being densified) and their
+   * `toBuffer()` bytes. `weights` (default equal) are normalised. Returns the aggregate;
+   * for FEDAVGM/FEDADAM/FEDYOGI the updated global model if one was given, otherwise
+   * the server step to add to your model. Does not touch updates pending from `add`.
+   */
+  aggregate(grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions): Float32Array
+  /**
+   * `aggregate` on the libuv thread pool. The inputs are copied before the call returns,
+   * so the caller may change its arrays at once. Other calls on this aggregator throw
+   * `ERR_BUSY` until the Promise settles.
+   */
+  aggregateAsync(grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions): Promise<Float32Array>
+  /**
+   * Adds one client's update to the pending round (streaming). Linear strategies fold it
+   * into a running sum at once (nothing kept); robust ones keep a copy. A second update
+   * from the same `nodeId` before `finish()` is `ERR_DUPLICATE_NODE`; a bad update leaves
+   * the round unchanged.
+   */
+  add(nodeId: string, grad: Float32Array | CompressedGradient | Uint8Array | number[], options?: AggregatorAddOptions): void
+  /** The published package's name for `add(nodeId, gradients, { samples })`. */
+  receiveGradients(nodeId: string, gradients: Float32Array | CompressedGradient | Uint8Array | number[], samples?: number): void
+  /** Updates added since the last `finish()`. */
+  get numParticipants(): number
+  /** True when at least `minParticipants` updates are pending. */
+  ready(): boolean
+  /** The published package's name for `ready()`. */
+  readyToAggregate(): boolean
+  /**
+   * Aggregates the pending round and starts the next one (the published package's
+   * `aggregate()`). `round` is the current server round R (staleness = R − update round;
+   * default the aggregator's `round`); afterwards `round` is R + 1. Fewer than
+   * `minParticipants` updates is `ERR_NO_CLIENTS`. Returns what `aggregate` returns.
+   */
+  finish(options?: FinishOptions): Float32Array
+  /**
+   * The pending round as a versioned, CRC32C-checked Buffer, for `merge` into another
+   * aggregator. The pending round is kept here (so a failed transfer can be retried): call
+   * `clear()` once it is delivered. A receiver rejects node ids it already holds.
+   */
+  toBuffer(): Buffer
+  /**
+   * Adds a partial round from another aggregator's `toBuffer()`. Same strategy and
+   * `clipNorm` required (`ERR_INVALID_ARG`); a damaged buffer is `ERR_CORRUPT_DATA`; a
+   * node already in this round is `ERR_DUPLICATE_NODE`. On error nothing changes.
+   */
+  merge(partial: Uint8Array): void
+  /** Drops the pending round (for example once `toBuffer()` has been sent upstream). */
+  clear(): void
+  /** Sets (copies) the global model the server optimisers update. */
+  setGlobalModel(model: Float32Array | number[]): void
+  /** A copy of the global model, or null when none was given. */
+  get globalModel(): Float32Array | null
+  /** Drops the server optimiser's moments (the global model is kept). */
+  resetState(): void
+  /** Counters, privacy parameters and what the last round did. */
+  get stats(): AggregatorStats
+  /** Same as the `stats` getter (the published package's name). */
+  getStats(): AggregatorStats
+}
+
 /** A node of a `SpaceMesh`: an id and a fixed position. */
 export declare class MeshNode {
   /** Creates a node; throws ERR_INVALID_ARG for an empty id, a bad position or type. */
@@ -243,6 +320,89 @@ export declare class SpaceMesh {
 }
 export type JsSpaceMesh = SpaceMesh
 
+/** Options of `aggregate(grads, {...})`. */
+export interface AggregateOptions {
+  /** One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights. */
+  weights?: Array<number>
+  /** ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0. */
+  staleness?: Array<number>
+}
+
+/** How a `GradientAggregator` combines client updates. */
+export declare enum AggregationStrategy {
+  /** Federated averaging: Σ wᵢ·gᵢ / Σ wᵢ with wᵢ = weight × samples. */
+  FEDAVG = 'fedavg',
+  /** Weighted average: Σ wᵢ·gᵢ / Σ wᵢ with wᵢ = weight (samples ignored). */
+  WEIGHTED_AVG = 'weighted_avg',
+  /** Coordinate-wise median (robust to a minority of arbitrary updates). */
+  MEDIAN = 'median',
+  /** Coordinate-wise mean after dropping the ⌊β·n⌋ lowest and highest values (`trimFraction` β). */
+  TRIMMED_MEAN = 'trimmed_mean',
+  /** The single update with the smallest Krum score (`faultyNodes` f; needs n > 2f + 2). */
+  KRUM = 'krum',
+  /** The weighted mean of the `multiKrumCount` (default n − f) updates with the smallest Krum scores. */
+  MULTI_KRUM = 'multi_krum',
+  /** FedAvg, then server momentum on the global model. */
+  FEDAVGM = 'fedavgm',
+  /** FedAvg, then a server Adam step on the global model. */
+  FEDADAM = 'fedadam',
+  /** FedAvg, then a server Yogi step on the global model. */
+  FEDYOGI = 'fedyogi',
+  /** FedAvg with each weight multiplied by s(τ) = (1 + τ)^(−stalenessExponent), τ = staleness in rounds. */
+  ASYNC_FEDAVG = 'async_fedavg',
+}
+
+/** Options of `add(nodeId, grad, {...})`. */
+export interface AggregatorAddOptions {
+  /** Weight, finite and ≥ 0. Default 1. */
+  weight?: number
+  /** Local sample count, finite and ≥ 0; multiplies the weight (except WEIGHTED_AVG). Default 1. */
+  samples?: number
+  /** Server round (model version) the client trained from; staleness = finish round − this. Default: the aggregator's current round. */
+  round?: number
+}
+
+/** `getStats()`: counters, the privacy parameters and what the last round did. */
+export interface AggregatorStats {
+  strategy: AggregationStrategy
+  /** Current server round (after a finish with round R it is R + 1). */
+  round: number
+  /** Rounds completed by `aggregate` or `finish`. */
+  completedRounds: number
+  /** Updates added since the last `finish()`. */
+  pendingParticipants: number
+  minParticipants: number
+  /** Σ weights of the pending updates (before staleness). */
+  pendingWeight: number
+  /** Σ samples of the pending updates. */
+  pendingSamples: number
+  /** Length of the pending updates or of the global model; null when unknown. */
+  modelLength?: number
+  /** Updates aggregated so far, all rounds. */
+  updatesReceived: number
+  /** Updates scaled down by `clipNorm`, all rounds. */
+  clippedUpdates: number
+  /** L2 clip norm C, or null. */
+  clipNorm?: number
+  /** Noise multiplier σ. */
+  noiseMultiplier: number
+  /** Standard deviation of the noise added per coordinate in the last round (σ·C·max wᵢ/Σ wᵢ). */
+  lastNoiseStd: number
+  /** Updates in the last round. */
+  lastParticipants: number
+  /** Σ weights of the last round (after staleness). */
+  lastTotalWeight: number
+  /** Updates clipped in the last round. */
+  lastClipped: number
+  /** ASYNC_FEDAVG: updates dropped for staleness in the last round. */
+  lastDroppedStale: number
+  /** KRUM / MULTI_KRUM: positions (input order, or arrival order for `finish`) of the updates kept last round. */
+  lastSelected: Array<number>
+  hasGlobalModel: boolean
+  /** Server optimiser steps taken. */
+  optimizerSteps: number
+}
+
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
   /** Default `CompressionType.TOP_K`. */
@@ -295,6 +455,48 @@ export interface FederatedClientStats {
   /** L2 norm of the error-feedback residual. */
   residualNorm: number
   compressionType: CompressionType
+}
+
+/** Options of `finish({...})`. */
+export interface FinishOptions {
+  /** The current server round (model version) R; staleness of an update = R − its round. Default: the aggregator's `round`. */
+  round?: number
+}
+
+/** Options of `new GradientAggregator({...})`; every field is optional. */
+export interface GradientAggregatorOptions {
+  /** Default `AggregationStrategy.FEDAVG`. */
+  strategy?: AggregationStrategy
+  /** TRIMMED_MEAN: fraction trimmed at each end, in [0, 0.5). Default 0.1. */
+  trimFraction?: number
+  /** KRUM / MULTI_KRUM: assumed number f of faulty updates (integer ≥ 0); a round needs more than 2f + 2 updates. Default 1. */
+  faultyNodes?: number
+  /** MULTI_KRUM: how many of the best-scored updates are averaged. Default n − f. */
+  multiKrumCount?: number
+  /** Server learning rate η (> 0): default 1.0 for FEDAVGM, 0.1 for FEDADAM, 0.01 for FEDYOGI. */
+  serverLearningRate?: number
+  /** FEDAVGM momentum μ in [0, 1). Default 0.9. */
+  momentum?: number
+  /** FEDADAM / FEDYOGI β₁ in [0, 1). Default 0.9. */
+  beta1?: number
+  /** FEDADAM / FEDYOGI β₂ in [0, 1). Default 0.99. */
+  beta2?: number
+  /** FEDADAM / FEDYOGI adaptivity τ (> 0). Default 1e-3. */
+  tau?: number
+  /** The server optimisers' global model (copied): `aggregate`/`finish` then return the updated model. */
+  globalModel?: Float32Array | number[]
+  /** ASYNC_FEDAVG: exponent a of s(τ) = (1 + τ)^(−a), a ≥ 0 (0 = no discount). Default 0.5. */
+  stalenessExponent?: number
+  /** ASYNC_FEDAVG: updates more than this many rounds stale are dropped (integer ≥ 0). Default: none dropped. */
+  maxStaleness?: number
+  /** Clip every update to this L2 norm (> 0) before it is weighted. Default: no clipping. */
+  clipNorm?: number
+  /** Gaussian noise multiplier σ ≥ 0 (needs `clipNorm`; averaging strategies only). Default 0. */
+  noiseMultiplier?: number
+  /** Seed of the noise (integer 0 … 2^53). Default 0. */
+  seed?: number
+  /** `finish()` refuses a round with fewer updates (integer ≥ 1). Default 1. */
+  minParticipants?: number
 }
 
 /** Keplerian elements of `addSatellite`. */

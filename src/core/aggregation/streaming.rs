@@ -84,10 +84,10 @@ impl Pending {
         self.nodes.len()
     }
     pub fn total_weight(&self) -> f64 {
-        self.buckets.values().map(|b| b.weight).sum::<f64>() + self.stored.iter().map(|s| s.weight).sum::<f64>()
+        self.buckets.values().map(|b| b.weight).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.weight).fold(0.0, |a, b| a + b)
     }
     pub fn total_samples(&self) -> f64 {
-        self.buckets.values().map(|b| b.samples).sum::<f64>() + self.stored.iter().map(|s| s.samples).sum::<f64>()
+        self.buckets.values().map(|b| b.samples).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.samples).fold(0.0, |a, b| a + b)
     }
 }
 
