@@ -123,7 +123,8 @@ export declare class GradientAggregator {
   /**
    * Aggregates a whole round at once. `grads` mixes `Float32Array` (read in place),
    * `CompressedGradient` (sparse ones are added without being densified) and their
-   * `toBuffer()` bytes. `weights` (default equal) are normalised. Returns the aggregate;
+   * `toBuffer()` bytes. `weights` (default equal) are normalised. Returns the aggregate
+   * (a new array, or `out` when given);
    * for FEDAVGM/FEDADAM/FEDYOGI the updated global model if one was given, otherwise
    * the server step to add to your model. Does not touch updates pending from `add`.
    */
@@ -326,6 +327,12 @@ export interface AggregateOptions {
   weights?: Array<number>
   /** ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0. */
   staleness?: Array<number>
+  /**
+   * Write the result into this array (of the inputs' length, not sharing memory with a
+   * dense input) and return it, instead of allocating a new one: saves the page faults of
+   * a fresh output when aggregating round after round. `aggregate` only.
+   */
+  out?: Float32Array
 }
 
 /** How a `GradientAggregator` combines client updates. */
@@ -376,13 +383,13 @@ export interface AggregatorStats {
   pendingWeight: number
   /** Σ samples of the pending updates. */
   pendingSamples: number
-  /** Length of the pending updates or of the global model; null when unknown. */
+  /** Length of the pending updates or of the global model; absent when unknown. */
   modelLength?: number
   /** Updates aggregated so far, all rounds. */
   updatesReceived: number
   /** Updates scaled down by `clipNorm`, all rounds. */
   clippedUpdates: number
-  /** L2 clip norm C, or null. */
+  /** L2 clip norm C; absent without clipping. */
   clipNorm?: number
   /** Noise multiplier σ. */
   noiseMultiplier: number

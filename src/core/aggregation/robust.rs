@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::input::Update;
 
 /// Coordinates per parallel block of the coordinate-wise kernels.
-const BLOCK: usize = 2048;
+const BLOCK: usize = 1024;
 
 /// Fills `buf` (n rows of `len`) with block `[start, start + len)` of every update, scaled.
 fn fill_block(updates: &[Update], scales: &[f32], start: usize, len: usize, buf: &mut [f32]) {
@@ -34,22 +34,83 @@ fn sort_small(c: &mut [f32]) {
     }
 }
 
-/// Applies `f` to the sorted column of every coordinate, writing its result.
-fn coordinatewise(updates: &[Update], scales: &[f32], n: usize, f: impl Fn(&[f32]) -> f32 + Sync) -> Vec<f32> {
+/// Comparators (i < j) of Batcher's odd–even merge sort for `m` inputs: the network for
+/// the next power of two with every comparator touching an index ≥ m dropped (valid:
+/// those positions act as +∞ and the network never moves them down).
+pub fn sorting_network(m: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let n = m.next_power_of_two();
+    let mut p = 1;
+    while p < n {
+        let mut k = p;
+        while k >= 1 {
+            let mut j = k % p;
+            while j + k < n {
+                for i in 0..k.min(n - j - k) {
+                    let (a, b) = (i + j, i + j + k);
+                    if a / (2 * p) == b / (2 * p) && a < m && b < m {
+                        out.push((a, b));
+                    }
+                }
+                j += 2 * k;
+            }
+            k /= 2;
+        }
+        p *= 2;
+    }
+    out
+}
+
+/// Largest count sorted by the vectorised network; above it, columns are sorted one by one.
+const NETWORK_MAX: usize = 64;
+
+/// Sorts every column of a block (`m` rows of `len`) in place: row r then holds the r-th
+/// smallest value of each coordinate. Each comparator is an element-wise min/max of two
+/// rows, which vectorises.
+fn sort_columns(buf: &mut [f32], m: usize, len: usize, net: &[(usize, usize)], col: &mut [f32]) {
+    if m <= NETWORK_MAX {
+        for &(a, b) in net {
+            let (lo, hi) = buf.split_at_mut(b * len);
+            let ra = &mut lo[a * len..(a + 1) * len];
+            let rb = &mut hi[..len];
+            for (x, y) in ra.iter_mut().zip(rb.iter_mut()) {
+                let (p, q) = (*x, *y);
+                *x = p.min(q);
+                *y = p.max(q);
+            }
+        }
+    } else {
+        for j in 0..len {
+            for r in 0..m {
+                col[r] = buf[r * len + j];
+            }
+            sort_small(col);
+            for r in 0..m {
+                buf[r * len + j] = col[r];
+            }
+        }
+    }
+}
+
+/// Sorts each coordinate's values across updates, block by block, and lets `f` reduce the
+/// sorted rows of a block (`rows`, `len`) into the output block.
+fn coordinatewise(
+    updates: &[Update],
+    scales: &[f32],
+    n: usize,
+    f: impl Fn(&[f32], usize, usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
     let m = updates.len();
-    let mut out = vec![0.0f32; n];
+    let net = sorting_network(m);
+    let mut out = super::linear::zeroed(n);
     out.par_chunks_mut(BLOCK).enumerate().for_each_init(
         || (vec![0.0f32; m * BLOCK], vec![0.0f32; m]),
         |(buf, col), (bi, o)| {
             let len = o.len();
-            fill_block(updates, scales, bi * BLOCK, len, &mut buf[..m * len]);
-            for (j, oj) in o.iter_mut().enumerate() {
-                for r in 0..m {
-                    col[r] = buf[r * len + j];
-                }
-                sort_small(col);
-                *oj = f(col);
-            }
+            let b = &mut buf[..m * len];
+            fill_block(updates, scales, bi * BLOCK, len, b);
+            sort_columns(b, m, len, &net, col);
+            f(b, m, len, o);
         },
     );
     out
@@ -57,17 +118,19 @@ fn coordinatewise(updates: &[Update], scales: &[f32], n: usize, f: impl Fn(&[f32
 
 /// Coordinate-wise median; for an even count, the mean of the two middle values.
 pub fn median(updates: &[Update], scales: &[f32], n: usize) -> Vec<f32> {
-    coordinatewise(updates, scales, n, |c| {
-        let m = c.len();
+    coordinatewise(updates, scales, n, |b, m, len, o| {
         if m % 2 == 1 {
-            c[m / 2]
+            o.copy_from_slice(&b[(m / 2) * len..(m / 2 + 1) * len]);
         } else {
-            ((c[m / 2 - 1] as f64 + c[m / 2] as f64) / 2.0) as f32
+            let (lo, hi) = (&b[(m / 2 - 1) * len..(m / 2) * len], &b[(m / 2) * len..(m / 2 + 1) * len]);
+            for j in 0..len {
+                o[j] = ((lo[j] as f64 + hi[j] as f64) / 2.0) as f32;
+            }
         }
     })
 }
 
-/// How many values `trimmed_mean` drops at each end: ⌊β·m⌋.
+/// How many values `trimmed_mean` drops at each end: ⌊β·m⌋, at most (m − 1)/2.
 pub fn trim_count(m: usize, beta: f64) -> usize {
     ((beta * m as f64).floor() as usize).min((m - 1) / 2)
 }
@@ -75,9 +138,13 @@ pub fn trim_count(m: usize, beta: f64) -> usize {
 /// Coordinate-wise mean of the values left after dropping the ⌊β·m⌋ lowest and highest.
 pub fn trimmed_mean(updates: &[Update], scales: &[f32], n: usize, beta: f64) -> Vec<f32> {
     let k = trim_count(updates.len(), beta);
-    coordinatewise(updates, scales, n, move |c| {
-        let kept = &c[k..c.len() - k];
-        (kept.iter().map(|&x| x as f64).sum::<f64>() / kept.len() as f64) as f32
+    coordinatewise(updates, scales, n, move |b, m, len, o| {
+        let kept = m - 2 * k;
+        let mut acc = vec![0.0f64; len];
+        for r in k..m - k {
+            acc.iter_mut().zip(&b[r * len..(r + 1) * len]).for_each(|(a, &x)| *a += x as f64);
+        }
+        o.iter_mut().zip(&acc).for_each(|(o, a)| *o = (a / kept as f64) as f32);
     })
 }
 

@@ -138,6 +138,17 @@ pub struct Aggregator {
     pub clipped_updates: u64,
 }
 
+/// The error for a non-finite weighted sum: the first input holding NaN/±Inf, or overflow.
+fn non_finite_culprit(updates: &[Update], out: &[f32]) -> Error {
+    for (i, u) in updates.iter().enumerate() {
+        if let Err(e) = u.check_finite(&format!("grads[{i}]")) {
+            return e;
+        }
+    }
+    let j = out.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    Error::new(Code::NonFinite, format!("the weighted sum overflowed f32 at index {j} (inputs too large)"))
+}
+
 fn check_weight(name: &str, w: f64) -> Result<()> {
     if !(w.is_finite() && w >= 0.0) {
         return Err(Error::new(Code::InvalidWeight, format!("{name} is {w} (weights must be finite and ≥ 0)")));
@@ -201,6 +212,19 @@ impl Aggregator {
     /// and, for ASYNC_FEDAVG, per-update staleness (default 0). Does not touch the
     /// pending streamed round.
     pub fn aggregate(&mut self, updates: &[Update], weights: Option<&[f64]>, staleness: Option<&[f64]>) -> Result<Vec<f32>> {
+        self.aggregate_into(updates, weights, staleness, None)
+    }
+
+    /// `aggregate`, writing the result into `out` when given (then the returned vector is
+    /// empty). `out` must have the updates' length and must not overlap a dense input.
+    /// The averaging strategies write it directly (no allocation); the others copy into it.
+    pub fn aggregate_into(
+        &mut self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+        mut out: Option<&mut [f32]>,
+    ) -> Result<Vec<f32>> {
         let m = updates.len();
         if m == 0 {
             return Err(Error::new(Code::NoClients, "grads is empty: nothing to aggregate"));
@@ -254,10 +278,29 @@ impl Aggregator {
         if base.iter().sum::<f64>() <= 0.0 {
             return Err(Error::new(Code::ZeroTotalWeight, format!("the weights sum to 0 ({:?}): the average is undefined", base)));
         }
-        for (i, u) in updates.iter().enumerate() {
-            u.check_finite(&format!("grads[{i}]"))?;
+        if let Some(o) = out.as_deref() {
+            if o.len() != n {
+                return Err(Error::new(Code::LengthMismatch, format!("out has length {} but grads have length {n}", o.len())));
+            }
+            let (a, b) = (o.as_ptr() as usize, o.as_ptr() as usize + 4 * n);
+            for (i, u) in updates.iter().enumerate() {
+                if let Update::Dense(s) = u {
+                    let (c, d) = (s.as_ptr() as usize, s.as_ptr() as usize + 4 * s.len());
+                    if a < d && c < b {
+                        return Err(Error::invalid_arg(format!("out shares memory with grads[{i}]; pass a separate array")));
+                    }
+                }
+            }
         }
         let eff: Vec<f64> = base.iter().zip(&stale_f).map(|(w, s)| w * s).collect();
+        // Dense inputs of the averaging strategies are checked inside the summing pass (read
+        // once); everything else is checked here.
+        let fused = self.config.strategy.is_linear() && self.config.clip_norm.is_none();
+        for (i, u) in updates.iter().enumerate() {
+            if !fused || u.is_sparse() || eff[i] == 0.0 {
+                u.check_finite(&format!("grads[{i}]"))?;
+            }
+        }
         let dropped = stale_f.iter().filter(|&&s| s == 0.0).count() as u64;
         let total: f64 = eff.iter().sum();
         if total <= 0.0 {
@@ -269,9 +312,23 @@ impl Aggregator {
             self.robust(updates, &eff, &scales, n)?
         } else {
             let w: Vec<f32> = eff.iter().zip(&scales).map(|(w, s)| (w / total) as f32 * s).collect();
-            let mean = linear::weighted_sum(updates, &w, n);
             let max_w = eff.iter().cloned().fold(0.0, f64::max);
-            self.finish_linear(mean, max_w / total)?
+            match out.as_deref_mut() {
+                Some(o) if !self.config.strategy.is_server_optimizer() => {
+                    if !linear::sum_into(o, updates, &w) {
+                        return Err(non_finite_culprit(updates, o));
+                    }
+                    self.add_noise(o, max_w / total);
+                    Vec::new()
+                }
+                _ => {
+                    let (mean, finite) = linear::weighted_sum(updates, &w, n);
+                    if !finite {
+                        return Err(non_finite_culprit(updates, &mean));
+                    }
+                    self.finish_linear(mean, max_w / total)?
+                }
+            }
         };
         self.last.participants = m as u64;
         self.last.total_weight = total;
@@ -281,7 +338,13 @@ impl Aggregator {
         self.clipped_updates += clipped;
         self.round += 1;
         self.completed += 1;
-        Ok(result)
+        match out {
+            Some(o) if !result.is_empty() => {
+                o.copy_from_slice(&result);
+                Ok(Vec::new())
+            }
+            _ => Ok(result),
+        }
     }
 
     fn clip(&self, u: &Update) -> f32 {
@@ -292,16 +355,21 @@ impl Aggregator {
     }
 
     /// Noise, then the server optimiser step when there is one. `rel_max_w` = max wᵢ / Σ wᵢ.
-    fn finish_linear(&mut self, mut mean: Vec<f32>, rel_max_w: f64) -> Result<Vec<f32>> {
+    /// Adds the round's DP noise (if configured) and records its size.
+    fn add_noise(&mut self, mean: &mut [f32], rel_max_w: f64) {
         self.last.noise_std = 0.0;
         self.last.selected.clear();
         if let (Some(c), s) = (self.config.clip_norm, self.config.noise_multiplier) {
             if s > 0.0 {
                 let std = s * c * rel_max_w;
-                privacy::add_noise(&mut mean, std, self.config.seed, self.completed);
+                privacy::add_noise(mean, std, self.config.seed, self.completed);
                 self.last.noise_std = std;
             }
         }
+    }
+
+    fn finish_linear(&mut self, mut mean: Vec<f32>, rel_max_w: f64) -> Result<Vec<f32>> {
+        self.add_noise(&mut mean, rel_max_w);
         if self.config.strategy.is_server_optimizer() {
             let step = self.server.step(&self.config, &mean)?;
             return Ok(match &self.server.model {
@@ -347,7 +415,11 @@ impl Aggregator {
                     }
                     let us: Vec<Update> = sel.iter().map(|&i| updates[i]).collect();
                     let w: Vec<f32> = sel.iter().map(|&i| (weights[i] / total) as f32 * scales[i]).collect();
-                    linear::weighted_sum(&us, &w, n)
+                    let (out, finite) = linear::weighted_sum(&us, &w, n);
+                    if !finite {
+                        return Err(non_finite_culprit(&us, &out));
+                    }
+                    out
                 }
             }
         })
@@ -482,8 +554,13 @@ impl Aggregator {
                 let bs: Vec<&Bucket> = buckets.values().collect();
                 let us: Vec<Update> = bs.iter().map(|b| Update::Dense(&b.sum)).collect();
                 let w: Vec<f32> = factors.iter().map(|s| (s / total) as f32).collect();
-                linear::weighted_sum(&us, &w, n)
+                linear::weighted_sum(&us, &w, n).0
             };
+            if let Err(e) = crate::core::error::check_finite("aggregate", &mean) {
+                // Only reachable with values near f32::MAX; the round cannot be kept consistent.
+                self.pending = Pending::default();
+                return Err(Error::new(Code::NonFinite, format!("the weighted sum overflowed f32 ({}); the round was discarded", e.message)));
+            }
             result = self.finish_linear(mean, max_w / total);
         } else {
             total = self.pending.total_weight();

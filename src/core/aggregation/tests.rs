@@ -77,7 +77,7 @@ fn fedavg_of_identical_inputs_is_that_input() {
 
 #[test]
 fn median_and_trimmed_mean_match_reference_and_ignore_outliers() {
-    for (m, seed) in [(5usize, 1u64), (6, 2), (16, 3), (31, 4)] {
+    for (m, seed) in [(5usize, 1u64), (6, 2), (16, 3), (31, 4), (67, 5)] {
         let n = 5000;
         let mut gs: Vec<Vec<f32>> = (0..m).map(|i| randn(n, seed * 50 + i as u64)).collect();
         let ups: Vec<Update> = gs.iter().map(|g| Update::Dense(g)).collect();
@@ -340,4 +340,58 @@ fn compressed_client_output_aggregates_like_its_decompression() {
     let ups = [Update::Compressed(&msg), Update::Dense(&d)];
     let out = agg(Strategy::FedAvg).aggregate(&ups, None, None).unwrap();
     close(&out, &d.iter().map(|&x| x as f64).collect::<Vec<_>>(), 1e-6);
+}
+
+#[test]
+fn sorting_network_sorts_every_count_up_to_70() {
+    let mut r = Rng::new(5);
+    for m in 1..=70usize {
+        let net = robust::sorting_network(m);
+        for _ in 0..50 {
+            let mut v: Vec<f32> = (0..m).map(|_| (r.below(7) as f32) - 3.0).collect();
+            for &(a, b) in &net {
+                if v[a] > v[b] {
+                    v.swap(a, b);
+                }
+            }
+            assert!(v.windows(2).all(|w| w[0] <= w[1]), "m={m}: {v:?}");
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn timing_probe() {
+    let n = 10_000_000;
+    let gs: Vec<Vec<f32>> = (0..16).map(|i| randn(n, i)).collect();
+    let ups: Vec<Update> = gs.iter().map(|g| Update::Dense(g)).collect();
+    let w = vec![1.0f32 / 16.0; 16];
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let (o, _) = linear::weighted_sum(&ups, &w, n);
+        let a = t.elapsed();
+        let t = std::time::Instant::now();
+        let z = linear::zeroed(n);
+        let mut z2 = z;
+        linear::scale(&mut z2, 2.0);
+        let b = t.elapsed();
+        let t = std::time::Instant::now();
+        let s: f32 = gs.iter().map(|g| g.iter().sum::<f32>()).sum();
+        let c = t.elapsed();
+        println!("dense16 {a:?} zero+touch {b:?} seq-read {c:?} {} {}", o[0], s);
+    }
+}
+
+#[test]
+#[ignore]
+fn timing_probe_median() {
+    let n = 1_000_000;
+    let gs: Vec<Vec<f32>> = (0..16).map(|i| randn(n, i)).collect();
+    let ups: Vec<Update> = gs.iter().map(|g| Update::Dense(g)).collect();
+    let sc = vec![1.0f32; 16];
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let o = robust::median(&ups, &sc, n);
+        println!("median16 {:?} {}", t.elapsed(), o[0]);
+    }
 }
