@@ -499,6 +499,31 @@ test('bad options and inputs are coded errors naming the argument', (t) => {
   t.deepEqual(Array.from(a.finish({ round: 5 })), [1])
 })
 
+test('aggregate(grads, { out }) writes into out, equals the allocating form, and refuses overlap or a wrong length', (t) => {
+  const gs = Array.from({ length: 6 }, (_, i) => gaussian(70_000, 30 + i))
+  const sp = new FederatedClient({ nodeId: 'c', compression: topK(0.99) }).compress(gs[0])
+  const inputs = [...gs, sp]
+  const w = [1, 2, 3, 4, 5, 6, 7]
+  for (const strategy of [AggregationStrategy.FEDAVG, AggregationStrategy.MEDIAN, AggregationStrategy.FEDADAM]) {
+    const out = new Float32Array(70_000).fill(123) // stale content must not leak into the result
+    const r = new GradientAggregator({ strategy }).aggregate(inputs, { weights: w, out })
+    t.is(r, out)
+    assertClose(t, out, new GradientAggregator({ strategy }).aggregate(inputs, { weights: w }), 0, strategy)
+  }
+  const sparseOnly = new Float32Array(70_000).fill(-5)
+  new GradientAggregator().aggregate([sp, sp], { out: sparseOnly })
+  assertClose(t, sparseOnly, sp.decompress(), 0)
+  const agg = new GradientAggregator()
+  t.is(codeOf(() => agg.aggregate(gs, { out: gs[2] })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregate(gs, { out: gs[2].subarray(5) })), 'ERR_LENGTH_MISMATCH')
+  const shared = new Float32Array(140_000)
+  shared.set(gs[0])
+  const view = shared.subarray(0, 70_000)
+  t.is(codeOf(() => agg.aggregate([view, gs[1]], { out: shared.subarray(35_000, 105_000) })), 'ERR_INVALID_ARG')
+  t.notThrows(() => agg.aggregate([view, gs[1]], { out: shared.subarray(70_000) }))
+  t.is(codeOf(() => agg.aggregateAsync(gs, { out: new Float32Array(70_000) })), 'ERR_INVALID_ARG')
+})
+
 // ---- Async -------------------------------------------------------------------------------
 
 test('aggregateAsync equals aggregate, snapshots its inputs, and marks the aggregator busy', async (t) => {

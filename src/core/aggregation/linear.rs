@@ -96,6 +96,18 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         for (u, w) in live.iter().filter(|(u, _)| u.is_sparse()) {
             u.add_chunk(start, o, *w);
         }
+        if dense.is_empty() {
+            // Only the scattered entries can have overflowed (sparse values are checked
+            // before): look at those alone instead of the whole chunk.
+            let end = start + o.len();
+            return live.iter().all(|(u, _)| match u {
+                Update::Compressed(c) => {
+                    let (lo, hi) = super::input::sparse_range(&c.indices, start, end);
+                    c.indices[lo..hi].iter().all(|&i| o[i as usize - start].is_finite())
+                }
+                Update::Dense(_) => true,
+            });
+        }
         chunk_finite(o)
     };
     if out.len() > CHUNK {
