@@ -163,6 +163,7 @@ pub struct FinishOptions {
 /// `getStats()`: counters, the privacy parameters and what the last round did.
 #[napi(object, object_from_js = false)]
 pub struct AggregatorStats {
+  /// The aggregator's strategy.
   pub strategy: AggregationStrategy,
   /// Current server round (after a finish with round R it is R + 1).
   pub round: f64,
@@ -170,6 +171,7 @@ pub struct AggregatorStats {
   pub completed_rounds: f64,
   /// Updates added since the last `finish()`.
   pub pending_participants: f64,
+  /// `finish()` refuses fewer updates than this.
   pub min_participants: f64,
   /// Σ weights of the pending updates (before staleness).
   pub pending_weight: f64,
@@ -197,6 +199,7 @@ pub struct AggregatorStats {
   pub last_dropped_stale: f64,
   /// KRUM / MULTI_KRUM: positions (input order, or arrival order for `finish`) of the updates kept last round.
   pub last_selected: Vec<u32>,
+  /// Whether a global model is held (server optimisers then return it).
   pub has_global_model: bool,
   /// Server optimiser steps taken.
   pub optimizer_steps: f64,
