@@ -371,6 +371,7 @@ export interface AggregatorAddOptions {
 
 /** `getStats()`: counters, the privacy parameters and what the last round did. */
 export interface AggregatorStats {
+  /** The aggregator's strategy. */
   strategy: AggregationStrategy
   /** Current server round (after a finish with round R it is R + 1). */
   round: number
@@ -378,6 +379,7 @@ export interface AggregatorStats {
   completedRounds: number
   /** Updates added since the last `finish()`. */
   pendingParticipants: number
+  /** `finish()` refuses fewer updates than this. */
   minParticipants: number
   /** Σ weights of the pending updates (before staleness). */
   pendingWeight: number
@@ -405,6 +407,7 @@ export interface AggregatorStats {
   lastDroppedStale: number
   /** KRUM / MULTI_KRUM: positions (input order, or arrival order for `finish`) of the updates kept last round. */
   lastSelected: Array<number>
+  /** Whether a global model is held (server optimisers then return it). */
   hasGlobalModel: boolean
   /** Server optimiser steps taken. */
   optimizerSteps: number

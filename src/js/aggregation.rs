@@ -427,19 +427,19 @@ impl GradientAggregator {
   }
 
   /// The strategy.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn strategy(&self) -> napi::Result<AggregationStrategy, String> {
     Ok(self.lock()?.config.strategy.into())
   }
 
   /// The current server round: starts at 0; `aggregate` adds 1; `finish({ round: R })` sets it to R + 1.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn round(&self) -> napi::Result<f64, String> {
     Ok(self.lock()?.round as f64)
   }
 
   /// `finish()` refuses a round with fewer updates than this.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn min_participants(&self) -> napi::Result<u32, String> {
     Ok(self.lock()?.config.min_participants as u32)
   }
@@ -525,7 +525,7 @@ impl GradientAggregator {
   }
 
   /// Updates added since the last `finish()`.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn num_participants(&self) -> napi::Result<u32, String> {
     Ok(self.lock()?.pending.count() as u32)
   }
@@ -589,7 +589,7 @@ impl GradientAggregator {
   }
 
   /// A copy of the global model, or null when none was given.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn global_model(&self) -> napi::Result<Option<Float32Array>, String> {
     Ok(self.lock()?.server.model.clone().map(Float32Array::new))
   }
@@ -602,7 +602,7 @@ impl GradientAggregator {
   }
 
   /// Counters, privacy parameters and what the last round did.
-  #[napi(getter)]
+  #[napi(getter, catch_unwind)]
   pub fn stats(&self) -> napi::Result<AggregatorStats, String> {
     let s = self.lock()?.stats();
     Ok(AggregatorStats {
