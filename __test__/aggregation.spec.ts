@@ -536,6 +536,7 @@ test('aggregateAsync equals aggregate, snapshots its inputs, and marks the aggre
   for (const g of gs) g.fill(1e6) // changes after the call must not be seen
   t.is(codeOf(() => agg.add('x', gs[0])), 'ERR_BUSY')
   const out = await p
+  t.notThrows(() => agg.add('x', gs[1])) // busy ends when the Promise settles
   t.deepEqual(Array.from(out.subarray(0, 1000)), Array.from(expected.subarray(0, 1000)))
   assertClose(t, out, expected, 0)
   await t.throwsAsync(() => new GradientAggregator().aggregateAsync([gs[0], new Float32Array(3)]), { code: 'ERR_LENGTH_MISMATCH' } as any)

@@ -12,7 +12,7 @@ use napi_derive::napi;
 
 use super::arrays::{read_bytes, read_f32, F32Input};
 use super::compression::CompressedGradient;
-use super::task::CoreTask;
+use super::task::guard;
 use super::{invalid_arg, js_err};
 use crate::core::aggregation::{self as core, partial, AddOptions, Aggregator, Update};
 use crate::core::compression::CompressedGradient as CoreCompressed;
@@ -386,6 +386,39 @@ impl Drop for BusyGuard {
   }
 }
 
+type AggregateJob = Box<dyn FnOnce() -> std::result::Result<Vec<f32>, CoreError> + Send>;
+
+/// The work of `aggregateAsync`. The busy flag is held by the task itself, so it is
+/// released only when the task is dropped on the main thread, after the Promise settled:
+/// a call made before then always sees `ERR_BUSY`.
+pub struct AggregateTask {
+  job: Option<AggregateJob>,
+  _busy: BusyGuard,
+}
+
+impl Task for AggregateTask {
+  type Output = std::result::Result<Vec<f32>, CoreError>;
+  type JsValue = Float32Array;
+
+  fn compute(&mut self) -> napi::Result<Self::Output> {
+    // Guarded here: napi-rs calls compute from an extern "C" function (see task.rs).
+    Ok(match self.job.take() {
+      Some(job) => guard(job),
+      None => Err(CoreError::new(Code::Internal, "task ran twice")),
+    })
+  }
+
+  fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+    match output {
+      Ok(v) => Ok(Float32Array::new(v)),
+      Err(e) => {
+        let js = JsError::from(napi::Error::new(e.code.as_str().to_string(), e.message)).into_unknown(env);
+        Err(napi::Error::from(js))
+      }
+    }
+  }
+}
+
 impl GradientAggregator {
   fn lock(&self) -> std::result::Result<MutexGuard<'_, Aggregator>, napi::Error<String>> {
     if self.busy.load(Ordering::Acquire) {
@@ -484,7 +517,7 @@ impl GradientAggregator {
     env: Env,
     grads: Unknown,
     options: Option<AggregateOptions>,
-  ) -> napi::Result<AsyncTask<CoreTask<Float32Array>>, String> {
+  ) -> napi::Result<AsyncTask<AggregateTask>, String> {
     let (w, s, out) = aggregate_options(options);
     if out.is_some() {
       return Err(invalid_arg("out is not supported by aggregateAsync (the result is a new array); use aggregate"));
@@ -492,13 +525,14 @@ impl GradientAggregator {
     let owned: Vec<OwnedHeld> = read_grads(&env, grads)?.into_iter().map(Held::into_owned).collect();
     drop(self.lock()?);
     self.busy.store(true, Ordering::Release);
-    let guard = BusyGuard(self.busy.clone());
     let state = self.state.clone();
-    Ok(CoreTask::new(move || {
-      let _guard = guard;
-      let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
-      let mut st = state.lock().map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
-      Ok(Float32Array::new(st.aggregate(&ups, w.as_deref(), s.as_deref())?))
+    Ok(AsyncTask::new(AggregateTask {
+      job: Some(Box::new(move || {
+        let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
+        let mut st = state.lock().map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
+        st.aggregate(&ups, w.as_deref(), s.as_deref())
+      })),
+      _busy: BusyGuard(self.busy.clone()),
     }))
   }
 
