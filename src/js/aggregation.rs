@@ -432,6 +432,19 @@ impl GradientAggregator {
   }
 }
 
+/// Converts an optional options object, mapping napi's conversion errors (wrong field
+/// types, unknown enum values) to `ERR_INVALID_ARG` naming the argument.
+fn options_arg<T: FromNapiValue>(env: &Env, v: Option<Unknown>, what: &str) -> napi::Result<Option<T>, String> {
+  let Some(v) = v else { return Ok(None) };
+  match v.get_type().map_err(|e| invalid_arg(e.reason.clone()))? {
+    ValueType::Undefined | ValueType::Null => Ok(None),
+    ValueType::Object => unsafe { T::from_napi_value(env.raw(), v.raw()) }
+      .map(Some)
+      .map_err(|e| invalid_arg(format!("{what}: {}", e.reason))),
+    t => Err(invalid_arg(format!("{what} must be an object, got {t}"))),
+  }
+}
+
 fn round_option(name: &str, v: Option<f64>) -> napi::Result<Option<u64>, String> {
   v.map(|r| integer(name, r, 0.0, MAX_SAFE).map(|r| r as u64)).transpose()
 }
@@ -447,7 +460,8 @@ fn aggregate_options(o: Option<AggregateOptions>) -> (Option<Vec<f64>>, Option<V
 impl GradientAggregator {
   /// Validates the options (`ERR_INVALID_ARG` naming the option and its value).
   #[napi(constructor, catch_unwind, ts_args_type = "options?: GradientAggregatorOptions")]
-  pub fn new(env: Env, options: Option<GradientAggregatorOptions>) -> napi::Result<Self, String> {
+  pub fn new(env: Env, options: Option<Unknown>) -> napi::Result<Self, String> {
+    let options: Option<GradientAggregatorOptions> = options_arg(&env, options, "options")?;
     let (config, model) = match options {
       Some(o) => config_from_options(&env, o)?,
       None => (core::Config::new(core::Strategy::FedAvg), None),
@@ -487,7 +501,8 @@ impl GradientAggregator {
     catch_unwind,
     ts_args_type = "grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions"
   )]
-  pub fn aggregate(&self, env: Env, grads: Unknown, options: Option<AggregateOptions>) -> napi::Result<Float32Array, String> {
+  pub fn aggregate(&self, env: Env, grads: Unknown, options: Option<Unknown>) -> napi::Result<Float32Array, String> {
+    let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
     let held = read_grads(&env, grads)?;
     let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
     let (w, s, out) = aggregate_options(options);
@@ -516,8 +531,9 @@ impl GradientAggregator {
     &self,
     env: Env,
     grads: Unknown,
-    options: Option<AggregateOptions>,
+    options: Option<Unknown>,
   ) -> napi::Result<AsyncTask<AggregateTask>, String> {
+    let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
     let (w, s, out) = aggregate_options(options);
     if out.is_some() {
       return Err(invalid_arg("out is not supported by aggregateAsync (the result is a new array); use aggregate"));
@@ -544,7 +560,13 @@ impl GradientAggregator {
     catch_unwind,
     ts_args_type = "nodeId: string, grad: Float32Array | CompressedGradient | Uint8Array | number[], options?: AggregatorAddOptions"
   )]
-  pub fn add(&self, env: Env, node_id: String, grad: Unknown, options: Option<AggregatorAddOptions>) -> napi::Result<(), String> {
+  pub fn add(&self, env: Env, node_id: String, grad: Unknown, options: Option<Unknown>) -> napi::Result<(), String> {
+    let options: Option<AggregatorAddOptions> = options_arg(&env, options, "options")?;
+    self.add_with(&env, node_id, grad, options)
+  }
+
+  fn add_with(&self, env: &Env, node_id: String, grad: Unknown, options: Option<AggregatorAddOptions>) -> napi::Result<(), String> {
+    let env = *env;
     let held = read_grad(&env, grad, "grad")?;
     let o = options.unwrap_or(AggregatorAddOptions { weight: None, samples: None, round: None });
     let round = round_option("round", o.round)?;
@@ -555,7 +577,7 @@ impl GradientAggregator {
   /// The published package's name for `add(nodeId, gradients, { samples })`.
   #[napi(catch_unwind, ts_args_type = "nodeId: string, gradients: Float32Array | CompressedGradient | Uint8Array | number[], samples?: number")]
   pub fn receive_gradients(&self, env: Env, node_id: String, gradients: Unknown, samples: Option<f64>) -> napi::Result<(), String> {
-    self.add(env, node_id, gradients, Some(AggregatorAddOptions { weight: None, samples, round: None }))
+    self.add_with(&env, node_id, gradients, Some(AggregatorAddOptions { weight: None, samples, round: None }))
   }
 
   /// Updates added since the last `finish()`.
@@ -581,7 +603,8 @@ impl GradientAggregator {
   /// default the aggregator's `round`); afterwards `round` is R + 1. Fewer than
   /// `minParticipants` updates is `ERR_NO_CLIENTS`. Returns what `aggregate` returns.
   #[napi(catch_unwind, ts_args_type = "options?: FinishOptions")]
-  pub fn finish(&self, options: Option<FinishOptions>) -> napi::Result<Float32Array, String> {
+  pub fn finish(&self, env: Env, options: Option<Unknown>) -> napi::Result<Float32Array, String> {
+    let options: Option<FinishOptions> = options_arg(&env, options, "options")?;
     let round = round_option("round", options.and_then(|o| o.round))?;
     Ok(Float32Array::new(self.lock()?.finish(round).map_err(js_err)?))
   }
