@@ -24,6 +24,7 @@ impl<'a> Update<'a> {
         }
     }
 
+    /// True for a zero-length update.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -54,6 +54,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Every strategy, in wire-code order (the `AggregationStrategy` order).
     pub const ALL: [Strategy; 10] = [
         Strategy::FedAvg,
         Strategy::WeightedAvg,
@@ -67,6 +68,7 @@ impl Strategy {
         Strategy::AsyncFedAvg,
     ];
 
+    /// The lower-case name (the JS enum value).
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::FedAvg => "fedavg",
@@ -82,10 +84,12 @@ impl Strategy {
         }
     }
 
+    /// Code used in the partial-aggregate format.
     pub fn to_u8(self) -> u8 {
         Strategy::ALL.iter().position(|&s| s == self).unwrap_or(0) as u8
     }
 
+    /// Inverse of `to_u8`; `None` for an unknown code.
     pub fn from_u8(x: u8) -> Option<Self> {
         Strategy::ALL.get(x as usize).copied()
     }
@@ -114,6 +118,7 @@ impl Strategy {
 /// Configuration of an aggregator. `Config::new(strategy)` gives the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// How updates are combined.
     pub strategy: Strategy,
     /// TRIMMED_MEAN: fraction β trimmed at each end, in [0, 0.5). Default 0.1.
     pub trim_fraction: f64,
@@ -146,6 +151,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// The documented defaults for `strategy`.
     pub fn new(strategy: Strategy) -> Self {
         Config {
             strategy,

@@ -36,8 +36,11 @@ const VERSION: u8 = 1;
 /// A decoded partial round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partial {
+    /// Strategy of the aggregator that produced it.
     pub strategy: Strategy,
+    /// Clip norm its updates were clipped with.
     pub clip_norm: Option<f64>,
+    /// Its pending round.
     pub pending: Pending,
 }
 

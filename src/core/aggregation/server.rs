@@ -18,7 +18,9 @@ use crate::core::error::{Code, Error, Result};
 /// Optimiser state carried across rounds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerState {
+    /// First moment (FEDAVGM: the momentum buffer).
     pub m: Vec<f32>,
+    /// Second moment (FEDADAM / FEDYOGI).
     pub v: Vec<f32>,
     /// The global model, when the user gave one.
     pub model: Option<Vec<f32>>,

@@ -35,10 +35,15 @@ impl Default for AddOptions {
 /// Running sum of the updates of one round (ASYNC_FEDAVG: of one base round).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
+    /// Σ wᵢ·cᵢ·gᵢ.
     pub sum: Vec<f32>,
+    /// Weight (Σ for a bucket).
     pub weight: f64,
+    /// Largest single weight (noise calibration).
     pub max_weight: f64,
+    /// Samples (Σ for a bucket).
     pub samples: f64,
+    /// Updates folded in.
     pub count: u64,
 }
 
@@ -50,6 +55,7 @@ pub enum OwnedUpdate {
 }
 
 impl OwnedUpdate {
+    /// Borrowed view for the kernels.
     pub fn as_update(&self) -> Update<'_> {
         match self {
             OwnedUpdate::Dense(v) => Update::Dense(v),
@@ -61,31 +67,45 @@ impl OwnedUpdate {
 /// One kept update with its weight, clip factor and base round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
+    /// The update as received.
     pub data: OwnedUpdate,
+    /// Weight (Σ for a bucket).
     pub weight: f64,
+    /// Samples (Σ for a bucket).
     pub samples: f64,
+    /// Its clip factor cᵢ.
     pub scale: f32,
+    /// Round (base round of an update; current server round in stats).
     pub round: u64,
 }
 
 /// Everything added since the last `finish`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pending {
+    /// Length of the round's updates (none before the first).
     pub length: Option<usize>,
+    /// Node ids in arrival order.
     pub nodes: Vec<String>,
+    /// The same ids, for duplicate checks.
     pub node_set: HashSet<String>,
+    /// Linear strategies: running sums per base round (one bucket except ASYNC_FEDAVG).
     pub buckets: BTreeMap<u64, Bucket>,
+    /// Robust strategies: every update.
     pub stored: Vec<Stored>,
+    /// Updates clipped.
     pub clipped: u64,
 }
 
 impl Pending {
+    /// Updates pending.
     pub fn count(&self) -> usize {
         self.nodes.len()
     }
+    /// Σ weights pending.
     pub fn total_weight(&self) -> f64 {
         self.buckets.values().map(|b| b.weight).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.weight).fold(0.0, |a, b| a + b)
     }
+    /// Σ samples pending.
     pub fn total_samples(&self) -> f64 {
         self.buckets.values().map(|b| b.samples).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.samples).fold(0.0, |a, b| a + b)
     }
@@ -94,10 +114,15 @@ impl Pending {
 /// What the last completed round did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LastRound {
+    /// Updates in the round.
     pub participants: u64,
+    /// Σ weights after staleness.
     pub total_weight: f64,
+    /// Noise standard deviation added per coordinate.
     pub noise_std: f64,
+    /// Updates clipped.
     pub clipped: u64,
+    /// Updates dropped for staleness.
     pub dropped_stale: u64,
     /// KRUM / MULTI_KRUM: indices (in input / arrival order) of the updates kept.
     pub selected: Vec<u32>,
@@ -106,35 +131,56 @@ pub struct LastRound {
 /// Counters for `getStats()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
+    /// The strategy.
     pub strategy: Strategy,
+    /// Round (base round of an update; current server round in stats).
     pub round: u64,
+    /// Rounds completed.
     pub completed_rounds: u64,
+    /// Updates pending.
     pub pending_participants: u64,
+    /// `finish` refuses fewer.
     pub min_participants: u64,
+    /// Σ weights pending.
     pub pending_weight: f64,
+    /// Σ samples pending.
     pub pending_samples: f64,
+    /// Length of the pending updates or of the model.
     pub model_length: Option<usize>,
+    /// Updates aggregated, all rounds.
     pub updates_received: u64,
+    /// Updates clipped, all rounds.
     pub clipped_updates: u64,
+    /// L2 clip norm.
     pub clip_norm: Option<f64>,
+    /// Noise multiplier σ.
     pub noise_multiplier: f64,
+    /// What the last round did.
     pub last: LastRound,
+    /// Whether a global model is held.
     pub has_global_model: bool,
+    /// Server optimiser steps taken.
     pub optimizer_steps: u64,
 }
 
 /// A gradient aggregator with its configuration, pending round and optimiser state.
 #[derive(Debug, Clone)]
 pub struct Aggregator {
+    /// The validated configuration.
     pub config: Config,
     /// The current server round (staleness reference). `finish` moves it to R + 1.
     pub round: u64,
     /// Rounds completed (also the noise stream index).
     pub completed: u64,
+    /// The round being collected.
     pub pending: Pending,
+    /// Server optimiser state and global model.
     pub server: ServerState,
+    /// What the last round did.
     pub last: LastRound,
+    /// Updates aggregated, all rounds.
     pub updates_received: u64,
+    /// Updates clipped, all rounds.
     pub clipped_updates: u64,
 }
 
@@ -157,6 +203,7 @@ fn check_weight(name: &str, w: f64) -> Result<()> {
 }
 
 impl Aggregator {
+    /// Validates `config` (`ERR_INVALID_ARG`).
     pub fn new(config: Config) -> Result<Self> {
         config.validate()?;
         Ok(Aggregator {
@@ -200,6 +247,7 @@ impl Aggregator {
         self.server.model.as_ref().map(|m| m.len())
     }
 
+    /// wᵢ before staleness: weight × samples (weight alone for WEIGHTED_AVG).
     pub fn base_weight(&self, weight: f64, samples: f64) -> f64 {
         if self.config.strategy.uses_samples() {
             weight * samples
