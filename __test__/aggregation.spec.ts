@@ -1,0 +1,551 @@
+import test from 'ava'
+import {
+  AggregationStrategy,
+  CompressedGradient,
+  CompressionConfig,
+  CompressionType,
+  FederatedClient,
+  GradientAggregator,
+} from '../index.js'
+
+/** Small seeded PRNG (mulberry32) so every run sees the same inputs. */
+function rng(seed: number) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function gaussian(n: number, seed: number): Float32Array {
+  const r = rng(seed)
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
+  return out
+}
+
+function assertClose(t: any, actual: Float32Array, expected: ArrayLike<number>, tol = 1e-5, what = '') {
+  t.is(actual.length, expected.length, `${what} length`)
+  let worst = 0
+  let at = -1
+  for (let i = 0; i < actual.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]) / (1 + Math.abs(expected[i]))
+    if (!(err <= worst)) {
+      worst = err
+      at = i
+    }
+  }
+  t.true(worst <= tol, `${what} worst relative error ${worst} at ${at}: ${actual[at]} vs ${expected[at]}`)
+}
+
+// ---- Plain-JS references -------------------------------------------------------------
+
+function dense(g: Float32Array | CompressedGradient): Float32Array {
+  return g instanceof Float32Array ? g : g.decompress()
+}
+
+function refWeightedMean(gs: Float32Array[], w: number[]): number[] {
+  const total = w.reduce((a, b) => a + b, 0)
+  const out = new Array(gs[0].length).fill(0)
+  for (let i = 0; i < gs.length; i++) for (let j = 0; j < out.length; j++) out[j] += (w[i] / total) * gs[i][j]
+  return out
+}
+
+function column(gs: Float32Array[], j: number): number[] {
+  return gs.map((g) => g[j]).sort((a, b) => a - b)
+}
+
+function refMedian(gs: Float32Array[]): number[] {
+  const m = gs.length
+  return Array.from({ length: gs[0].length }, (_, j) => {
+    const c = column(gs, j)
+    return m % 2 ? c[(m - 1) / 2] : (c[m / 2 - 1] + c[m / 2]) / 2
+  })
+}
+
+function refTrimmedMean(gs: Float32Array[], beta: number): number[] {
+  const m = gs.length
+  const k = Math.min(Math.floor(beta * m), Math.floor((m - 1) / 2))
+  return Array.from({ length: gs[0].length }, (_, j) => {
+    const c = column(gs, j).slice(k, m - k)
+    return c.reduce((a, b) => a + b, 0) / c.length
+  })
+}
+
+function refKrumScores(gs: Float32Array[], f: number): number[] {
+  const m = gs.length
+  const d = (a: Float32Array, b: Float32Array) => {
+    let s = 0
+    for (let j = 0; j < a.length; j++) s += (a[j] - b[j]) ** 2
+    return s
+  }
+  return gs.map((g, i) => {
+    const ds = gs.filter((_, k) => k !== i).map((h) => d(g, h)).sort((a, b) => a - b)
+    return ds.slice(0, m - f - 2).reduce((a, b) => a + b, 0)
+  })
+}
+
+function argsortScores(scores: number[]): number[] {
+  return scores.map((s, i) => [s, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((p) => p[1])
+}
+
+const topK = (sparsity: number) =>
+  new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity, errorFeedback: false })
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (e: any) {
+    return e.code
+  }
+  return undefined
+}
+
+// ---- README ---------------------------------------------------------------------------
+
+test('the README example: FEDAVG with weights [0.4, 0.3, 0.3]', (t) => {
+  const grad1 = gaussian(1000, 1)
+  const grad2 = gaussian(1000, 2)
+  const grad3 = gaussian(1000, 3)
+  const aggregator = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+  const aggregated = aggregator.aggregate([grad1, grad2, grad3], { weights: [0.4, 0.3, 0.3] })
+  t.true(aggregated instanceof Float32Array)
+  assertClose(t, aggregated, refWeightedMean([grad1, grad2, grad3], [0.4, 0.3, 0.3]))
+  t.is(AggregationStrategy.FEDAVG, 'fedavg' as AggregationStrategy)
+  t.is(AggregationStrategy.ASYNC_FEDAVG, 'async_fedavg' as AggregationStrategy)
+})
+
+// ---- Strategies against references ----------------------------------------------------
+
+test('FEDAVG / WEIGHTED_AVG on random mixed inputs (dense, CompressedGradient, wire bytes) equal the JS reference', (t) => {
+  const r = rng(11)
+  for (let trial = 0; trial < 30; trial++) {
+    const n = 1 + Math.floor(r() * 40_000)
+    const m = 1 + Math.floor(r() * 7)
+    const inputs: Array<Float32Array | CompressedGradient | Buffer> = []
+    const asDense: Float32Array[] = []
+    for (let i = 0; i < m; i++) {
+      const g = gaussian(n, trial * 100 + i)
+      const kind = Math.floor(r() * 3)
+      if (kind === 0) {
+        inputs.push(g)
+        asDense.push(g)
+      } else {
+        const c = new FederatedClient({ nodeId: 'c', compression: topK(0.9) }).compress(g)
+        inputs.push(kind === 1 ? c : c.toBuffer())
+        asDense.push(c.decompress())
+      }
+    }
+    const w = Array.from({ length: m }, () => r() * 10)
+    w[0] += 0.1
+    for (const strategy of [AggregationStrategy.FEDAVG, AggregationStrategy.WEIGHTED_AVG]) {
+      const out = new GradientAggregator({ strategy }).aggregate(inputs, { weights: w })
+      assertClose(t, out, refWeightedMean(asDense, w), 1e-5, `trial ${trial} ${strategy}`)
+    }
+    // No weights: equal weights.
+    assertClose(t, new GradientAggregator().aggregate(inputs), refWeightedMean(asDense, new Array(m).fill(1)))
+  }
+})
+
+test('FEDAVG of identical inputs is that input, whatever the weights', (t) => {
+  const g = gaussian(5000, 5)
+  const out = new GradientAggregator().aggregate([g, g, g, g], { weights: [1, 1000, 0, 3e-6] })
+  assertClose(t, out, g, 1e-6)
+})
+
+test('MEDIAN and TRIMMED_MEAN equal the JS reference on random inputs (odd and even counts)', (t) => {
+  const r = rng(12)
+  for (let trial = 0; trial < 12; trial++) {
+    const m = 1 + Math.floor(r() * 20)
+    const n = 1 + Math.floor(r() * 6000)
+    const gs = Array.from({ length: m }, (_, i) => gaussian(n, 500 + trial * 50 + i))
+    assertClose(t, new GradientAggregator({ strategy: AggregationStrategy.MEDIAN }).aggregate(gs), refMedian(gs), 1e-6, `median m=${m}`)
+    const beta = Math.floor(r() * 50) / 100
+    const tm = new GradientAggregator({ strategy: AggregationStrategy.TRIMMED_MEAN, trimFraction: beta }).aggregate(gs)
+    assertClose(t, tm, refTrimmedMean(gs, beta), 1e-5, `trimmed m=${m} beta=${beta}`)
+  }
+})
+
+test('MEDIAN and TRIMMED_MEAN ignore a minority of huge outliers', (t) => {
+  const honest = Array.from({ length: 7 }, (_, i) => gaussian(2000, 900 + i))
+  const bad = [new Float32Array(2000).fill(1e30), new Float32Array(2000).fill(-3e38)]
+  const all = [...honest, ...bad]
+  const med = new GradientAggregator({ strategy: AggregationStrategy.MEDIAN }).aggregate(all)
+  const tm = new GradientAggregator({ strategy: AggregationStrategy.TRIMMED_MEAN, trimFraction: 0.2 }).aggregate(all)
+  for (const out of [med, tm]) {
+    for (let j = 0; j < out.length; j++) {
+      const c = column(honest, j)
+      t.true(out[j] >= c[0] && out[j] <= c[c.length - 1], `coordinate ${j} = ${out[j]} left the honest range`)
+    }
+  }
+  assertClose(t, med, refMedian(all), 1e-6)
+})
+
+test('KRUM and MULTI_KRUM equal the JS reference and never select a planted outlier when n > 2f + 2', (t) => {
+  const r = rng(13)
+  for (let trial = 0; trial < 25; trial++) {
+    const f = 1 + Math.floor(r() * 3)
+    const m = 2 * f + 3 + Math.floor(r() * 5)
+    const n = 50 + Math.floor(r() * 300)
+    const gs = Array.from({ length: m }, (_, i) => gaussian(n, 2000 + trial * 40 + i))
+    const bad = new Set<number>()
+    while (bad.size < f) bad.add(Math.floor(r() * m))
+    for (const b of bad) {
+      const shift = (r() < 0.5 ? -1 : 1) * (3 + 30 * r())
+      for (let j = 0; j < n; j++) gs[b][j] += shift
+    }
+    const order = argsortScores(refKrumScores(gs, f))
+    const krum = new GradientAggregator({ strategy: AggregationStrategy.KRUM, faultyNodes: f })
+    const out = krum.aggregate(gs)
+    const sel = krum.getStats().lastSelected[0]
+    t.is(sel, order[0], `trial ${trial}`)
+    t.false(bad.has(sel), `trial ${trial}: Krum selected planted outlier ${sel}`)
+    t.deepEqual(Array.from(out), Array.from(gs[sel]))
+    const w = gs.map(() => 0.5 + r())
+    const mk = new GradientAggregator({ strategy: AggregationStrategy.MULTI_KRUM, faultyNodes: f })
+    const mo = mk.aggregate(gs, { weights: w })
+    const chosen = order.slice(0, m - f)
+    t.deepEqual(mk.getStats().lastSelected, chosen)
+    t.true(chosen.every((i) => !bad.has(i)))
+    assertClose(t, mo, refWeightedMean(chosen.map((i) => gs[i]), chosen.map((i) => w[i])), 1e-5)
+  }
+})
+
+test('KRUM with too few inputs for its fault bound is ERR_NO_CLIENTS naming the bound', (t) => {
+  const gs = Array.from({ length: 6 }, (_, i) => gaussian(10, i))
+  const e = t.throws(() => new GradientAggregator({ strategy: AggregationStrategy.KRUM, faultyNodes: 2 }).aggregate(gs))
+  t.is((e as any).code, 'ERR_NO_CLIENTS')
+  t.regex(e!.message, /faultyNodes = 2 needs more than 2·2 \+ 2 = 6 updates, got 6/)
+  t.notThrows(() => new GradientAggregator({ strategy: AggregationStrategy.KRUM, faultyNodes: 2 }).aggregate([...gs, gs[0]]))
+})
+
+test('FEDAVGM / FEDADAM / FEDYOGI follow the JS reference over several rounds, with and without a global model', (t) => {
+  const n = 3000
+  const defaults: Record<string, { lr: number }> = { fedavgm: { lr: 1 }, fedadam: { lr: 0.1 }, fedyogi: { lr: 0.01 } }
+  for (const strategy of [AggregationStrategy.FEDAVGM, AggregationStrategy.FEDADAM, AggregationStrategy.FEDYOGI]) {
+    const x0 = gaussian(n, 42)
+    const withModel = new GradientAggregator({ strategy, globalModel: x0 })
+    const stepOnly = new GradientAggregator({ strategy })
+    const x = Array.from(x0)
+    const mom = new Array(n).fill(0)
+    const v = new Array(n).fill(0)
+    const { lr } = defaults[strategy]
+    for (let round = 0; round < 4; round++) {
+      const gs = Array.from({ length: 3 }, (_, i) => gaussian(n, 100 * round + i))
+      const w = [1, 2, 3]
+      const d = refWeightedMean(gs, w)
+      const step = new Array(n)
+      for (let j = 0; j < n; j++) {
+        if (strategy === AggregationStrategy.FEDAVGM) {
+          mom[j] = 0.9 * mom[j] + d[j]
+          step[j] = lr * mom[j]
+        } else {
+          mom[j] = 0.9 * mom[j] + 0.1 * d[j]
+          const g2 = d[j] * d[j]
+          v[j] = strategy === AggregationStrategy.FEDADAM ? 0.99 * v[j] + 0.01 * g2 : v[j] - 0.01 * g2 * Math.sign(v[j] - g2)
+          step[j] = (lr * mom[j]) / (Math.sqrt(v[j]) + 1e-3)
+        }
+        x[j] += step[j]
+      }
+      assertClose(t, withModel.aggregate(gs, { weights: w }), x, 1e-4, `${strategy} round ${round} model`)
+      assertClose(t, stepOnly.aggregate(gs, { weights: w }), step, 1e-4, `${strategy} round ${round} step`)
+    }
+    assertClose(t, withModel.globalModel!, x, 1e-4)
+    t.is(withModel.getStats().optimizerSteps, 4)
+  }
+})
+
+test('ASYNC_FEDAVG weights each update by (1 + staleness)^-a, configurable, and drops beyond maxStaleness', (t) => {
+  const n = 1000
+  const gs = Array.from({ length: 4 }, (_, i) => gaussian(n, 70 + i))
+  const staleness = [0, 1, 3, 9]
+  for (const a of [0.5, 0, 2]) {
+    const agg = new GradientAggregator({ strategy: AggregationStrategy.ASYNC_FEDAVG, stalenessExponent: a })
+    const w = staleness.map((s) => (1 + s) ** -a)
+    assertClose(t, agg.aggregate(gs, { staleness }), refWeightedMean(gs, w), 1e-5, `a=${a}`)
+  }
+  const capped = new GradientAggregator({ strategy: AggregationStrategy.ASYNC_FEDAVG, maxStaleness: 3 })
+  const w = staleness.map((s) => (s <= 3 ? (1 + s) ** -0.5 : 0))
+  assertClose(t, capped.aggregate(gs, { staleness }), refWeightedMean(gs, w), 1e-5)
+  t.is(capped.getStats().lastDroppedStale, 1)
+  t.is(codeOf(() => new GradientAggregator().aggregate(gs, { staleness })), 'ERR_INVALID_ARG')
+})
+
+// ---- Streaming, the mission demo, peer parity ----------------------------------------
+
+test('the mission demo: ASYNC_FEDAVG add(id, compressed, { samples, round }) then finish({ round })', (t) => {
+  const n = 20_000
+  let model = new Float32Array(n)
+  let version = 0
+  const sats = Array.from({ length: 6 }, (_, i) => ({
+    id: `sat-${i}`,
+    client: new FederatedClient({ nodeId: `sat-${i}`, compression: new CompressionConfig({ sparsity: 0.95 }) }),
+  }))
+  for (let pass = 0; pass < 3; pass++) {
+    const aggregator = new GradientAggregator({ strategy: AggregationStrategy.ASYNC_FEDAVG })
+    const expectedDense: Float32Array[] = []
+    const expectedW: number[] = []
+    sats.forEach((s, i) => {
+      const baseVersion = Math.max(0, version - (i % 3))
+      const n_ = 100 + i * 10
+      const compressedGradient = s.client.compress(gaussian(n, pass * 10 + i))
+      aggregator.add(s.id, compressedGradient, { samples: n_, round: baseVersion })
+      expectedDense.push(compressedGradient.decompress())
+      expectedW.push(n_ * (1 + version - baseVersion) ** -0.5)
+    })
+    const update = aggregator.finish({ round: version })
+    t.true(update instanceof Float32Array)
+    assertClose(t, update, refWeightedMean(expectedDense, expectedW), 1e-5, `pass ${pass}`)
+    for (let j = 0; j < n; j++) model[j] += update[j]
+    version++
+    t.is(aggregator.round, version)
+  }
+  t.true(model.every((x) => Number.isFinite(x)))
+})
+
+test('streaming add/finish equals one-shot aggregate; duplicate node in a round is ERR_DUPLICATE_NODE', (t) => {
+  const gs = Array.from({ length: 5 }, (_, i) => gaussian(3000, 300 + i))
+  const samples = [10, 20, 30, 40, 50]
+  for (const strategy of Object.values(AggregationStrategy)) {
+    const opts = strategy === AggregationStrategy.KRUM || strategy === AggregationStrategy.MULTI_KRUM ? { faultyNodes: 1 } : {}
+    const s = new GradientAggregator({ strategy, ...opts })
+    gs.forEach((g, i) => s.add(`n${i}`, g, { samples: samples[i] }))
+    t.is(codeOf(() => s.add('n0', gs[0])), 'ERR_DUPLICATE_NODE')
+    const streamed = s.finish()
+    const oneShot = new GradientAggregator({ strategy, ...opts }).aggregate(gs, {
+      weights: strategy === AggregationStrategy.WEIGHTED_AVG ? undefined : samples,
+    })
+    assertClose(t, streamed, oneShot, 1e-5, strategy)
+    // The next round accepts n0 again.
+    t.notThrows(() => s.add('n0', gs[0]))
+  }
+})
+
+test('peer parity: minParticipants, receiveGradients, numParticipants, readyToAggregate, getStats', (t) => {
+  const agg = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG, minParticipants: 3 })
+  const g = [Float32Array.of(1, 2), Float32Array.of(3, 4), Float32Array.of(5, 6)]
+  agg.receiveGradients('a', g[0], 1)
+  agg.receiveGradients('b', g[1], 2)
+  t.is(agg.numParticipants, 2)
+  t.false(agg.readyToAggregate())
+  t.false(agg.ready())
+  const e = t.throws(() => agg.finish())
+  t.is((e as any).code, 'ERR_NO_CLIENTS')
+  t.regex(e!.message, /minParticipants is 3/)
+  agg.receiveGradients('c', g[2], 1)
+  t.true(agg.readyToAggregate())
+  const st = agg.getStats()
+  t.is(st.pendingParticipants, 3)
+  t.is(st.minParticipants, 3)
+  t.is(st.pendingSamples, 4)
+  t.is(st.round, 0)
+  assertClose(t, agg.finish(), refWeightedMean(g, [1, 2, 1]))
+  const after = agg.stats
+  t.is(after.round, 1)
+  t.is(after.completedRounds, 1)
+  t.is(after.pendingParticipants, 0)
+  t.is(after.lastParticipants, 3)
+  t.is(after.strategy, AggregationStrategy.FEDAVG)
+})
+
+test('toBuffer/merge: a tree of partial aggregators equals one aggregator seeing everything', (t) => {
+  const n = 10_000
+  const r = rng(14)
+  for (const strategy of [AggregationStrategy.FEDAVG, AggregationStrategy.ASYNC_FEDAVG, AggregationStrategy.TRIMMED_MEAN, AggregationStrategy.FEDADAM]) {
+    const updates = Array.from({ length: 12 }, (_, i) => {
+      const g = gaussian(n, 4000 + i)
+      const grad = i % 2 ? new FederatedClient({ nodeId: 'x', compression: topK(0.99) }).compress(g) : g
+      return { id: `sat-${i}`, grad, samples: 1 + Math.floor(r() * 100), round: 5 + Math.floor(r() * 3) }
+    })
+    const root = new GradientAggregator({ strategy, clipNorm: 50 })
+    const single = new GradientAggregator({ strategy, clipNorm: 50 })
+    for (const u of updates) single.add(u.id, u.grad, { samples: u.samples, round: u.round })
+    // Three plane leaders, then the ground.
+    const leaders = [0, 1, 2].map(() => new GradientAggregator({ strategy, clipNorm: 50 }))
+    updates.forEach((u, i) => leaders[i % 3].add(u.id, u.grad, { samples: u.samples, round: u.round }))
+    const bufs = leaders.map((l) => l.toBuffer())
+    t.is(leaders[0].numParticipants, 4)
+    leaders[0].clear()
+    t.is(leaders[0].numParticipants, 0)
+    for (const b of bufs) root.merge(b)
+    t.is(codeOf(() => root.merge(bufs[1])), 'ERR_DUPLICATE_NODE')
+    t.is(root.numParticipants, 12)
+    assertClose(t, root.finish({ round: 8 }), single.finish({ round: 8 }), 1e-5, strategy)
+  }
+})
+
+test('merge refuses damaged buffers (ERR_CORRUPT_DATA) and other strategies or clip norms (ERR_INVALID_ARG)', (t) => {
+  const a = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+  a.add('s1', gaussian(100, 1))
+  const buf = a.toBuffer()
+  const b = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+  for (let cut = 0; cut < buf.length; cut += 7) t.is(codeOf(() => b.merge(buf.subarray(0, cut))), 'ERR_CORRUPT_DATA')
+  for (let i = 0; i < buf.length; i += 5) {
+    const c = Buffer.from(buf)
+    c[i] ^= 0x01
+    t.is(codeOf(() => b.merge(c)), 'ERR_CORRUPT_DATA', `flip at ${i}`)
+  }
+  t.is(codeOf(() => new GradientAggregator({ strategy: AggregationStrategy.MEDIAN }).merge(buf)), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ clipNorm: 1 }).merge(buf)), 'ERR_INVALID_ARG')
+  t.is(b.numParticipants, 0)
+  b.merge(buf)
+  t.is(b.numParticipants, 1)
+})
+
+// ---- Differential privacy ---------------------------------------------------------------
+
+test('DP: clipping to clipNorm, seeded Gaussian noise of the stated size, reported in stats', (t) => {
+  const n = 200_000
+  const gs = Array.from({ length: 4 }, (_, i) => gaussian(n, 60 + i)) // norms ≈ 447, all clipped to 1
+  const opts = { strategy: AggregationStrategy.FEDAVG, clipNorm: 1, noiseMultiplier: 1.5, seed: 7 }
+  const a = new GradientAggregator(opts)
+  const x = a.aggregate(gs, { weights: [1, 1, 1, 1] })
+  const y = new GradientAggregator(opts).aggregate(gs, { weights: [1, 1, 1, 1] })
+  t.deepEqual(Buffer.from(x.buffer), Buffer.from(y.buffer)) // same seed, same bits
+  const z = new GradientAggregator({ ...opts, seed: 8 }).aggregate(gs, { weights: [1, 1, 1, 1] })
+  t.notDeepEqual(Buffer.from(x.buffer), Buffer.from(z.buffer))
+  const st = a.getStats()
+  t.is(st.clipNorm, 1)
+  t.is(st.noiseMultiplier, 1.5)
+  t.is(st.lastClipped, 4)
+  t.is(st.lastNoiseStd, (1.5 * 1 * 1) / 4)
+  // Without noise the clipped mean is exactly the mean of g/‖g‖ (reference in JS).
+  const clippedOnly = new GradientAggregator({ clipNorm: 1 }).aggregate(gs)
+  const unit = gs.map((g) => {
+    const norm = Math.sqrt(g.reduce((s, v) => s + v * v, 0))
+    return Float32Array.from(g, (v) => v / norm)
+  })
+  assertClose(t, clippedOnly, refWeightedMean(unit, [1, 1, 1, 1]), 1e-5)
+  // The noise is x − clipped mean: empirical std ≈ σ·C/n.
+  let ss = 0
+  for (let j = 0; j < n; j++) ss += (x[j] - clippedOnly[j]) ** 2
+  const std = Math.sqrt(ss / n)
+  t.true(Math.abs(std - 0.375) < 0.005, `noise std ${std}`)
+  t.is(codeOf(() => new GradientAggregator({ noiseMultiplier: 1 })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ strategy: AggregationStrategy.MEDIAN, clipNorm: 1, noiseMultiplier: 1 })), 'ERR_INVALID_ARG')
+})
+
+// ---- Bad input (CASES 13 and the rest) -------------------------------------------------
+
+test('CASES 13: zero, negative, NaN and infinite weights, length mismatch, empty list; never a NaN output', (t) => {
+  const agg = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+  const a = Float32Array.of(1, 2)
+  const b = Float32Array.of(3, 4)
+  let e = t.throws(() => agg.aggregate([a, b], { weights: [0, 0] }))
+  t.is((e as any).code, 'ERR_ZERO_TOTAL_WEIGHT')
+  for (const w of [[-1, 2], [NaN, 1], [Infinity, 1]]) {
+    e = t.throws(() => agg.aggregate([a, b], { weights: w }))
+    t.is((e as any).code, 'ERR_INVALID_WEIGHT')
+    t.regex(e!.message, new RegExp(`weights\\[0\\] is ${w[0] === -1 ? '-1' : w[0] === Infinity ? 'inf' : 'NaN'}`, 'i'))
+  }
+  e = t.throws(() => agg.aggregate([a, Float32Array.of(1, 2, 3)]))
+  t.is((e as any).code, 'ERR_LENGTH_MISMATCH')
+  t.regex(e!.message, /grads\[1\] has length 3 but grads\[0\] has length 2/)
+  e = t.throws(() => agg.aggregate([]))
+  t.is((e as any).code, 'ERR_NO_CLIENTS')
+  e = t.throws(() => agg.aggregate([a, b], { weights: [1, 2, 3] }))
+  t.is((e as any).code, 'ERR_LENGTH_MISMATCH')
+  t.regex(e!.message, /weights has 3 entries but grads has 2/)
+  e = t.throws(() => agg.aggregate([a, Float32Array.of(0, Infinity)]))
+  t.is((e as any).code, 'ERR_NON_FINITE')
+  t.regex(e!.message, /grads\[1\]\[1\] is inf/)
+  // Streaming forms of the same.
+  const s = new GradientAggregator()
+  t.is(codeOf(() => s.finish()), 'ERR_NO_CLIENTS')
+  t.is(codeOf(() => s.add('x', a, { weight: -1 })), 'ERR_INVALID_WEIGHT')
+  t.is(codeOf(() => s.add('x', a, { samples: NaN })), 'ERR_INVALID_WEIGHT')
+  s.add('x', a, { weight: 0 })
+  s.add('y', b, { samples: 0 })
+  t.is(codeOf(() => s.add('z', Float32Array.of(1, 2, 3))), 'ERR_LENGTH_MISMATCH')
+  t.is(codeOf(() => s.add('z', Float32Array.of(NaN, 2))), 'ERR_NON_FINITE')
+  t.is(codeOf(() => s.finish()), 'ERR_ZERO_TOTAL_WEIGHT')
+  s.add('z', b, { weight: 2 })
+  t.deepEqual(Array.from(s.finish()), [3, 4])
+  // Never NaN, for every strategy, on valid input with zero weights mixed in.
+  for (const strategy of Object.values(AggregationStrategy)) {
+    const gs = Array.from({ length: 5 }, (_, i) => gaussian(64, i))
+    const out = new GradientAggregator({ strategy }).aggregate(gs, { weights: [0, 1, 0, 1, 1] })
+    t.true(out.every((v) => Number.isFinite(v)), strategy)
+  }
+})
+
+test('bad options and inputs are coded errors naming the argument', (t) => {
+  t.is(codeOf(() => new GradientAggregator({ trimFraction: 0.5 })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ faultyNodes: 1.5 })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ minParticipants: 0 })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ clipNorm: -1 })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ serverLearningRate: NaN })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator({ strategy: 'nope' as any })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => new GradientAggregator(5 as any)), 'ERR_INVALID_ARG')
+  const agg = new GradientAggregator()
+  t.is(codeOf(() => agg.aggregate([Float32Array.of(1)], { weights: 'x' as any })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregate([Float32Array.of(1)], { out: [0] as any })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.add('n', Float32Array.of(1), { weight: 'heavy' as any })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.finish({ round: 'now' as any })), 'ERR_INVALID_ARG')
+  let e = t.throws(() => agg.aggregate([Float32Array.of(1), new Float64Array(1) as any]))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.regex(e!.message, /grads\[1\] must be a Float32Array/)
+  e = t.throws(() => agg.aggregate('nope' as any))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregate([Float32Array.of(1), Buffer.from('garbage!')])), 'ERR_CORRUPT_DATA')
+  t.is(codeOf(() => agg.add('', Float32Array.of(1))), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.finish({ round: -1 })), 'ERR_INVALID_ARG')
+  const g = new Float32Array(8)
+  structuredClone(g.buffer, { transfer: [g.buffer] })
+  t.is(codeOf(() => agg.aggregate([g])), 'ERR_DETACHED_BUFFER')
+  const m = new GradientAggregator({ strategy: AggregationStrategy.FEDADAM, globalModel: new Float32Array(4) })
+  t.is(codeOf(() => m.aggregate([new Float32Array(3)])), 'ERR_LENGTH_MISMATCH')
+  // A future round in ASYNC_FEDAVG is refused at finish, and the round is kept.
+  const a = new GradientAggregator({ strategy: AggregationStrategy.ASYNC_FEDAVG })
+  a.add('s', Float32Array.of(1), { round: 5 })
+  t.is(codeOf(() => a.finish({ round: 4 })), 'ERR_INVALID_ARG')
+  t.deepEqual(Array.from(a.finish({ round: 5 })), [1])
+})
+
+test('aggregate(grads, { out }) writes into out, equals the allocating form, and refuses overlap or a wrong length', (t) => {
+  const gs = Array.from({ length: 6 }, (_, i) => gaussian(70_000, 30 + i))
+  const sp = new FederatedClient({ nodeId: 'c', compression: topK(0.99) }).compress(gs[0])
+  const inputs = [...gs, sp]
+  const w = [1, 2, 3, 4, 5, 6, 7]
+  for (const strategy of [AggregationStrategy.FEDAVG, AggregationStrategy.MEDIAN, AggregationStrategy.FEDADAM]) {
+    const out = new Float32Array(70_000).fill(123) // stale content must not leak into the result
+    const r = new GradientAggregator({ strategy }).aggregate(inputs, { weights: w, out })
+    t.is(r, out)
+    assertClose(t, out, new GradientAggregator({ strategy }).aggregate(inputs, { weights: w }), 0, strategy)
+  }
+  const sparseOnly = new Float32Array(70_000).fill(-5)
+  new GradientAggregator().aggregate([sp, sp], { out: sparseOnly })
+  assertClose(t, sparseOnly, sp.decompress(), 0)
+  const agg = new GradientAggregator()
+  t.is(codeOf(() => agg.aggregate(gs, { out: gs[2] })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregate(gs, { out: gs[2].subarray(5) })), 'ERR_LENGTH_MISMATCH')
+  const shared = new Float32Array(140_000)
+  shared.set(gs[0])
+  const view = shared.subarray(0, 70_000)
+  t.is(codeOf(() => agg.aggregate([view, gs[1]], { out: shared.subarray(35_000, 105_000) })), 'ERR_INVALID_ARG')
+  t.notThrows(() => agg.aggregate([view, gs[1]], { out: shared.subarray(70_000) }))
+  t.is(codeOf(() => agg.aggregateAsync(gs, { out: new Float32Array(70_000) })), 'ERR_INVALID_ARG')
+})
+
+// ---- Async -------------------------------------------------------------------------------
+
+test('aggregateAsync equals aggregate, snapshots its inputs, and marks the aggregator busy', async (t) => {
+  const gs = Array.from({ length: 8 }, (_, i) => gaussian(300_000, 800 + i))
+  const c = new FederatedClient({ nodeId: 'c', compression: topK(0.99) }).compress(gs[0])
+  const inputs = [...gs, c]
+  const expected = new GradientAggregator().aggregate(inputs, { weights: [1, 2, 3, 4, 5, 6, 7, 8, 9] })
+  const agg = new GradientAggregator()
+  const p = agg.aggregateAsync(inputs, { weights: [1, 2, 3, 4, 5, 6, 7, 8, 9] })
+  for (const g of gs) g.fill(1e6) // changes after the call must not be seen
+  t.is(codeOf(() => agg.add('x', gs[0])), 'ERR_BUSY')
+  const out = await p
+  t.notThrows(() => agg.add('x', gs[1])) // busy ends when the Promise settles
+  t.deepEqual(Array.from(out.subarray(0, 1000)), Array.from(expected.subarray(0, 1000)))
+  assertClose(t, out, expected, 0)
+  await t.throwsAsync(() => new GradientAggregator().aggregateAsync([gs[0], new Float32Array(3)]), { code: 'ERR_LENGTH_MISMATCH' } as any)
+  const e = await t.throwsAsync(() => new GradientAggregator().aggregateAsync([]))
+  t.is((e as any).code, 'ERR_NO_CLIENTS')
+})

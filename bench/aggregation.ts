@@ -1,0 +1,212 @@
+// Gradient aggregation: this package against plain JavaScript loops over the same
+// Float32Arrays, a native read-only pass over the inputs, and the published pure-JS
+// package, in one run on the same data. Run after `npm run build` (release):
+//   npx tsx bench/aggregation.ts            (add --quick for fewer repetitions)
+import { cpus } from 'node:os'
+import { AggregationStrategy, CompressionConfig, CompressionType, FederatedClient, GradientAggregator } from '../index.js'
+import * as peer from 'rotastellar-distributed-js'
+
+const quick = process.argv.includes('--quick')
+
+function gaussian(n: number, seed: number): Float32Array {
+  let a = seed >>> 0
+  const r = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i++) out[i] = (r() + r() + r() + r() - 2) * 0.01
+  return out
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+function time(fn: () => void, runs: number): number {
+  const ts: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint()
+    fn()
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  return median(ts)
+}
+
+const fmt = (ms: number) => (ms < 1 ? ms.toFixed(3) : ms.toFixed(1)) + ' ms'
+const runs = quick ? 3 : 9
+const jsRuns = quick ? 3 : 5
+let sink = 0
+
+console.log(`Gradient aggregation, medians of ${runs} (JS: ${jsRuns}) runs; ${process.arch}, ${cpus().length} cores, Node ${process.version}`)
+
+// ---- 1. Weighted FedAvg of 16 dense updates of 10M ------------------------------------
+const N = 10_000_000
+const M = 16
+// Each input's second half repeats its first half (values are still gaussian and
+// differ between inputs), so that Buffer.compare(firstHalf, secondHalf) -- a memcmp that
+// finds them equal -- reads every byte of the input exactly once, natively: the floor.
+const gs = Array.from({ length: M }, (_, i) => {
+  const g = new Float32Array(N)
+  g.set(gaussian(N / 2, 1 + i))
+  g.copyWithin(N / 2, 0, N / 2)
+  return g
+})
+const weights = Array.from({ length: M }, (_, i) => 1 + (i % 5))
+const agg = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+
+const halves = gs.map((g) => [
+  Buffer.from(g.buffer, g.byteOffset, g.byteLength / 2),
+  Buffer.from(g.buffer, g.byteOffset + g.byteLength / 2, g.byteLength / 2),
+])
+const readOnce = time(() => {
+  for (const [a, b] of halves) sink += Buffer.compare(a, b)
+}, runs)
+if (halves.some(([a, b]) => Buffer.compare(a, b) !== 0)) throw new Error('halves differ')
+
+function jsWeightedSum(xs: Float32Array[], w: number[]): Float32Array {
+  const total = w.reduce((a, b) => a + b, 0)
+  const out = new Float32Array(xs[0].length)
+  for (let i = 0; i < xs.length; i++) {
+    const g = xs[i]
+    const wi = w[i] / total
+    for (let j = 0; j < out.length; j++) out[j] += wi * g[j]
+  }
+  return out
+}
+
+agg.aggregate(gs, { weights }) // warm-up
+const ours = time(() => {
+  sink += agg.aggregate(gs, { weights })[0]
+}, runs)
+jsWeightedSum(gs, weights)
+const js = time(() => {
+  sink += jsWeightedSum(gs, weights)[0]
+}, jsRuns)
+{
+  const a = agg.aggregate(gs, { weights })
+  const b = jsWeightedSum(gs, weights)
+  let worst = 0
+  for (let j = 0; j < N; j += 997) worst = Math.max(worst, Math.abs(a[j] - b[j]))
+  console.log(`check: ours vs JS max |diff| on a sample = ${worst.toExponential(2)}`)
+}
+// The same with a reused output (`{ out }`): no fresh 40 MB to page-fault in.
+const out = new Float32Array(N)
+agg.aggregate(gs, { weights, out })
+const oursOut = time(() => {
+  sink += agg.aggregate(gs, { weights, out })[0]
+}, runs)
+const fresh = time(() => {
+  sink += new Float32Array(N).fill(1)[0]
+}, runs)
+console.log(
+  `FedAvg 16 × 10M dense (weighted): ours ${fmt(ours)} | plain JS loop ${fmt(js)} → ${(js / ours).toFixed(1)}× faster (target ≥ 3×)` +
+    ` | read-once floor ${fmt(readOnce)} → ours = ${(ours / readOnce).toFixed(2)}× of it (target ≤ 2×)`,
+)
+console.log(
+  `  with { out } reused: ${fmt(oursOut)} = ${(oursOut / readOnce).toFixed(2)}× the read-once floor, ${(js / oursOut).toFixed(1)}× the JS loop` +
+    ` | (first touch of a fresh 40 MB Float32Array alone: ${fmt(fresh)})`,
+)
+
+// ---- 2. 16 top-1% sparse updates of 10M ------------------------------------------------
+const sparse = gs.map((g, i) =>
+  new FederatedClient({
+    nodeId: `sat-${i}`,
+    compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: false }),
+  }).compress(g),
+)
+agg.aggregate(sparse, { weights })
+const oursSparse = time(() => {
+  sink += agg.aggregate(sparse, { weights })[0]
+}, runs)
+const oursSparseOut = time(() => {
+  sink += agg.aggregate(sparse, { weights, out })[0]
+}, runs)
+console.log(
+  `FedAvg 16 × 10M top-1% sparse: ours ${fmt(oursSparse)} = ${(oursSparse / ours).toFixed(3)} of the dense time (target ≤ 0.1)` +
+    ` | with { out }: ${fmt(oursSparseOut)} = ${(oursSparseOut / oursOut).toFixed(3)} of the dense { out } time`,
+)
+
+// ---- 3. Coordinate-wise median of 16 × 1M --------------------------------------------
+const n1 = 1_000_000
+const small = gs.map((g) => g.subarray(0, n1))
+const med = new GradientAggregator({ strategy: AggregationStrategy.MEDIAN })
+function jsMedian(xs: Float32Array[]): Float32Array {
+  const m = xs.length
+  const out = new Float32Array(xs[0].length)
+  const col = new Float64Array(m)
+  for (let j = 0; j < out.length; j++) {
+    for (let i = 0; i < m; i++) col[i] = xs[i][j]
+    col.sort()
+    out[j] = m % 2 ? col[(m - 1) / 2] : (col[m / 2 - 1] + col[m / 2]) / 2
+  }
+  return out
+}
+med.aggregate(small)
+const oursMed = time(() => {
+  sink += med.aggregate(small)[0]
+}, runs)
+const jsMed = time(() => {
+  sink += jsMedian(small)[0]
+}, quick ? 1 : 3)
+{
+  const a = med.aggregate(small)
+  const b = jsMedian(small)
+  let same = 0
+  for (let j = 0; j < n1; j++) same += a[j] === b[j] ? 1 : 0
+  console.log(`check: median equal to the JS result at ${same} of ${n1} coordinates`)
+}
+console.log(`Median 16 × 1M: ours ${fmt(oursMed)} | plain JS (column + sort) ${fmt(jsMed)} → ${(jsMed / oursMed).toFixed(1)}× faster (target ≥ 5×)`)
+
+// ---- 4. Trimmed mean and Krum, for scale ----------------------------------------------
+const tm = new GradientAggregator({ strategy: AggregationStrategy.TRIMMED_MEAN, trimFraction: 0.125 })
+const oursTm = time(() => {
+  sink += tm.aggregate(small)[0]
+}, runs)
+const krum = new GradientAggregator({ strategy: AggregationStrategy.KRUM, faultyNodes: 3 })
+const oursKrum = time(() => {
+  sink += krum.aggregate(small)[0]
+}, runs)
+console.log(`Trimmed mean 16 × 1M: ${fmt(oursTm)} | Krum (f = 3) 16 × 1M: ${fmt(oursKrum)}`)
+
+// ---- 5. The published pure-JS package ------------------------------------------------
+// Its aggregator takes { indices: number[], values: number[] } objects; building them is
+// not charged to it. 16 updates of 1M, every position present (its dense case).
+{
+  const P = 1_000_000
+  const idx = Array.from({ length: P }, (_, i) => i)
+  const msgs = gs.map((g) => ({
+    indices: idx,
+    values: Array.from(g.subarray(0, P)),
+    shape: [P],
+    originalSize: P,
+    compressedSize: P,
+    compressionRatio: 1,
+  }))
+  const peerTimes: number[] = []
+  for (let r = 0; r < (quick ? 1 : 3); r++) {
+    const pa = new peer.GradientAggregator(peer.AggregationStrategy.FEDAVG, 1, P)
+    const t0 = process.hrtime.bigint()
+    msgs.forEach((m, i) => pa.receiveGradients(`sat-${i}`, m as any, weights[i]))
+    sink += pa.aggregate()[0]
+    peerTimes.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  const peerMs = median(peerTimes)
+  const oursP = time(() => {
+    sink += agg.aggregate(small, { weights })[0]
+  }, runs)
+  const stream = time(() => {
+    const s = new GradientAggregator()
+    small.forEach((g, i) => s.add(`sat-${i}`, g, { samples: weights[i] }))
+    sink += s.finish()[0]
+  }, runs)
+  console.log(
+    `Peer FedAvg 16 × 1M (number[]): ${fmt(peerMs)} | ours aggregate ${fmt(oursP)} → ${(peerMs / oursP).toFixed(0)}× faster` +
+      ` | ours add × 16 + finish ${fmt(stream)} → ${(peerMs / stream).toFixed(0)}× faster`,
+  )
+}
+if (sink === 42) console.log('')
