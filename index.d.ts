@@ -321,6 +321,116 @@ export declare class SpaceMesh {
 }
 export type JsSpaceMesh = SpaceMesh
 
+/**
+ * Training and communication accounting for one node (the equivalent of the published
+ * package's `TrainingMetrics`). Times are seconds, sizes bytes. Steps are timed on the
+ * wall clock with `startStep`/`endStep`, or recorded with an explicit duration
+ * (`recordStep`) when simulating orbital time. Negative or non-finite values are
+ * `ERR_INVALID_ARG` (a non-finite loss `ERR_NON_FINITE`) and change nothing.
+ */
+export declare class TrainingMetrics {
+  /** Empty metrics. */
+  constructor()
+  /** Starts timing a step on the wall clock. */
+  startStep(): void
+  /** Ends the step begun by `startStep`, adding its wall time to compute time. */
+  endStep(options?: StepOptions | undefined | null): void
+  /** Counts a step of `durationS` seconds of compute (simulated or measured elsewhere). */
+  recordStep(durationS: number, options?: StepOptions | undefined | null): void
+  /** Counts one synchronisation. */
+  recordSync(record: SyncRecord): void
+  /** Adds seconds spent waiting (for a contact window, say). */
+  recordIdle(durationS: number): void
+  /**
+   * Counts one compressed message: its dense size and its wire size in bytes
+   * (e.g. `4 * gradient.length` and `compressed.toBuffer().length`).
+   */
+  recordCompression(denseBytes: number, wireBytes: number): void
+  /** Steps counted. */
+  get totalSteps(): number
+  /** Samples processed. */
+  get totalSamples(): number
+  /** Bytes uploaded plus downloaded. */
+  get totalBytesTransferred(): number
+  /** Compute time ÷ (compute + communication + idle); 0 before any time is recorded. */
+  get computeEfficiency(): number
+  /** Communication time ÷ compute time; null while no compute time is recorded. */
+  get communicationOverhead(): number | null
+  /** Mean recorded loss, or null. */
+  get averageLoss(): number | null
+  /** Last recorded loss, or null. */
+  get latestLoss(): number | null
+  /** Every recorded loss, in order (a copy). */
+  get lossHistory(): Float64Array
+  /** All metrics at once. */
+  summary(): TrainingMetricsSummary
+  /** Forgets everything. */
+  reset(): void
+}
+
+/**
+ * A queue of transfers (uplink or downlink, with priority, deadline and earliest
+ * start) and a planner that fits them into contact windows.
+ *
+ * Model: the rate of a window is uniform over it; uplink and downlink of a satellite
+ * share its contact time (half duplex) and a satellite talks to one station at a time;
+ * a station with A antennas serves at most A satellites at any instant. Planning order:
+ * priority, then earlier deadline (none last), then queue order; each transfer in turn
+ * gets the placement that finishes earliest, whole or not at all. See docs/planner.md.
+ */
+export declare class TransferPlanner {
+  /**
+   * Creates an empty planner. `ERR_INVALID_ARG` for an antenna count that is not an
+   * integer ≥ 1.
+   */
+  constructor(options?: TransferPlannerOptions | undefined | null)
+  /**
+   * Queues a transfer and returns its id. `ERR_INVALID_ARG` for a size that is not
+   * finite and > 0, an unknown priority or direction, an invalid Date;
+   * `ERR_DUPLICATE_TRANSFER` for an id already queued.
+   */
+  enqueue(transfer: TransferRequest): string
+  /** Removes a queued transfer; false when no transfer has that id. */
+  remove(transferId: string): boolean
+  /** The transfer planned first (highest priority, earliest deadline, first queued), or null. */
+  peek(): QueuedTransfer | null
+  /** Removes and returns the transfer `peek` would return, or null when empty. */
+  pop(): QueuedTransfer | null
+  /** Number of queued transfers. */
+  get size(): number
+  /** Total MB queued. */
+  get pendingMb(): number
+  /** True when nothing is queued. */
+  isEmpty(): boolean
+  /** Empties the queue. */
+  clear(): void
+  /** Every queued transfer, in planning order. */
+  pending(): Array<QueuedTransfer>
+  /**
+   * Removes and returns, in planning order, the transfers that fit a capacity of
+   * `capacityMb` taken first-fit (each one that still fits is taken). The equivalent of
+   * the peer's `PriorityQueue.getTasksForWindow`, without time or satellites.
+   */
+  takeForCapacity(capacityMb: number): Array<QueuedTransfer>
+  /**
+   * Plans the queued transfers into `windows` (see the class comment). A transfer for a
+   * satellite without windows is reported in `unplaced`, not thrown. Throws
+   * `ERR_INVALID_ARG` for a malformed window (missing field, invalid Date, end before
+   * start, negative capacity) naming `windows[i]`, or bad options. The queue is left
+   * as it is unless `dequeue: true`.
+   */
+  plan(windows: Array<PlannerWindow>, options?: TransferPlanOptions): TransferPlan
+  /** `plan` off the main thread (windows and queue are read before it leaves). */
+  planAsync(windows: Array<PlannerWindow>, options?: TransferPlanOptions): Promise<TransferPlan>
+  /** Summary of the last `plan` (the peer's `getScheduleSummary`), or null before any. */
+  lastSummary(): TransferPlanSummary | null
+  /** Antennas of every station not listed in `stationAntennas`. */
+  get antennasPerStation(): number
+  /** Antennas of a station (its override, else `antennasPerStation`). */
+  antennasOf(station: string): number
+}
+export type JsTransferPlanner = TransferPlanner
+
 /** Options of `aggregate(grads, {...})`. */
 export interface AggregateOptions {
   /** One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights. */
@@ -732,6 +842,25 @@ export interface MeshTopologyUpdate {
   groundLinks: number
 }
 
+/**
+ * A contact window as the planner reads it. `SyncScheduler.getSyncWindows` returns
+ * such objects; plain objects with these fields work too. Other fields are ignored.
+ */
+export interface PlannerWindow {
+  /** Satellite of the pass. */
+  satelliteId: string
+  /** The station (only its `name` is read), or its name. */
+  station: { name: string } | string
+  /** Start of the contact (Acquisition of signal). */
+  startTime: Date
+  /** End of the contact (loss of signal); not before `startTime`. */
+  endTime: Date
+  /** Downlink capacity of the whole window, MB (10^6 bytes), ≥ 0. */
+  dataCapacityMb: number
+  /** Uplink capacity of the whole window, MB, ≥ 0. @default 0 */
+  uplinkCapacityMb?: number
+}
+
 /** The TypeScript shape accepted wherever a position is expected. */
 export interface PositionLike {
   latitude: number
@@ -747,6 +876,52 @@ export interface PositionOptions {
   longitude: number
   /** Height above the WGS-84 ellipsoid, km (default 0). */
   altitudeKm?: number
+}
+
+/** Tallies by priority. */
+export interface PriorityTallies {
+  /** CRITICAL transfers. */
+  critical: PriorityTally
+  /** HIGH transfers. */
+  high: PriorityTally
+  /** NORMAL transfers. */
+  normal: PriorityTally
+  /** LOW transfers. */
+  low: PriorityTally
+}
+
+/** Counts and MB of one priority. */
+export interface PriorityTally {
+  /** Transfers placed. */
+  placed: number
+  /** Transfers left out. */
+  unplaced: number
+  /** MB placed. */
+  placedMb: number
+  /** MB left out. */
+  unplacedMb: number
+}
+
+/** A transfer in the queue. */
+export interface QueuedTransfer {
+  /** Its id. */
+  transferId: string
+  /** Satellite whose windows carry it. */
+  satelliteId: string
+  /** Size, MB (10^6 bytes). */
+  sizeMb: number
+  /** Its priority. */
+  priority: TransferPriority
+  /** Absent (undefined) when it has none. */
+  deadline?: Date
+  /** Absent (undefined) when it has none. */
+  earliestStart?: Date
+  /** Uplink or downlink. */
+  direction: TransferDirection
+  /** May it be cut into pieces? */
+  splittable: boolean
+  /** Free text given at `enqueue`. */
+  description: string
 }
 
 /** Range + line-of-sight link rule for satellites with `links: 'range'`. */
@@ -768,6 +943,193 @@ export interface RangeLinkOptions {
 export interface SpaceMeshOptions {
   /** Rule for range-linked satellites. */
   rangeLinks?: RangeLinkOptions
+}
+
+/** Options of `endStep` and `recordStep`. */
+export interface StepOptions {
+  /** The step's training loss (finite). */
+  loss?: number
+  /** Samples processed in the step (default 0). */
+  samples?: number
+}
+
+/** Options of `recordSync`. */
+export interface SyncRecord {
+  /** Bytes sent to the ground or to another node. */
+  bytesUp: number
+  /** Bytes received. */
+  bytesDown: number
+  /** Seconds the link was busy (default 0). */
+  durationS?: number
+}
+
+/** A snapshot of every metric, for logs and `JSON.stringify`. */
+export interface TrainingMetricsSummary {
+  totalSteps: number
+  totalSamples: number
+  computeTimeS: number
+  communicationTimeS: number
+  idleTimeS: number
+  computeEfficiency: number
+  /** Communication ÷ compute time; null while no compute time is recorded. */
+  communicationOverhead?: number
+  bytesUploaded: number
+  bytesDownloaded: number
+  totalBytesTransferred: number
+  syncCount: number
+  /** Dense bytes ÷ wire bytes over recorded compressions (1 when none). */
+  compressionRatio: number
+  /** Mean loss; null when no loss was recorded. */
+  averageLoss?: number
+  latestLoss?: number
+}
+
+/** Direction of a transfer. */
+export declare enum TransferDirection {
+  /** Ground to satellite: uses a window's `uplinkCapacityMb`. */
+  UPLINK = 'uplink',
+  /** Satellite to ground (the default): uses a window's `dataCapacityMb`. */
+  DOWNLINK = 'downlink',
+}
+
+/** One piece of a placed transfer. */
+export interface TransferPlacement {
+  /** The transfer this piece belongs to. */
+  transferId: string
+  /** Its satellite. */
+  satelliteId: string
+  /** Name of the station. */
+  station: string
+  /** Start of the piece (ms precision). */
+  startTime: Date
+  /** End of the piece (ms precision). */
+  endTime: Date
+  /** MB carried by this piece (exact; the pieces of a transfer sum to its size). */
+  sizeMb: number
+  /** Index of the window in the `windows` argument. */
+  windowIndex: number
+  /** Direction of the transfer. */
+  direction: TransferDirection
+  /** Priority of the transfer. */
+  priority: TransferPriority
+}
+
+/** The result of `plan`. */
+export interface TransferPlan {
+  /** Pieces, sorted by start time. */
+  placements: Array<TransferPlacement>
+  /** What could not be placed and why, in planning order. */
+  unplaced: Array<UnplacedTransfer>
+  /** Totals. */
+  summary: TransferPlanSummary
+}
+
+/** Options of `new TransferPlanner(options?)`. */
+export interface TransferPlannerOptions {
+  /**
+   * Antennas of every station not in `stationAntennas`: a station with A antennas
+   * serves at most A satellites at any instant. @default 1
+   */
+  antennasPerStation?: number
+  /** Antenna count per station name, overriding `antennasPerStation`. */
+  stationAntennas?: Record<string, number>
+}
+
+/** Options of `plan(windows, options?)`. */
+export interface TransferPlanOptions {
+  /** Nothing is placed before this instant (windows are clipped). @default none */
+  startTime?: Date
+  /** Nothing is placed after this instant (windows are clipped). @default none */
+  endTime?: Date
+  /** Remove the placed transfers from the queue (like the peer's `optimize`). @default false */
+  dequeue?: boolean
+}
+
+/** Totals of a plan (the equivalent of the peer's `getScheduleSummary`). */
+export interface TransferPlanSummary {
+  /** Transfers placed (whole). */
+  placedTransfers: number
+  /** Transfers left out. */
+  unplacedTransfers: number
+  /** MB placed. */
+  placedMb: number
+  /** MB left out. */
+  unplacedMb: number
+  /** Downlink MB placed. */
+  downlinkMb: number
+  /** Uplink MB placed. */
+  uplinkMb: number
+  /** Number of placements (pieces). */
+  pieces: number
+  /** Windows holding at least one piece. */
+  windowsUsed: number
+  /** Contact time of all windows inside the horizon, seconds. */
+  windowSeconds: number
+  /** Contact time used by placements, seconds. */
+  usedSeconds: number
+  /** usedSeconds ÷ windowSeconds (0 without window time): share of contact time used. */
+  utilisation: number
+  /** End of the last piece; null when nothing was placed. */
+  completionTime?: Date
+  /** Counts and MB by priority. */
+  byPriority: PriorityTallies
+  /** Transfers left in the queue after this plan. */
+  pendingTransfers: number
+  /** MB left in the queue after this plan. */
+  pendingMb: number
+}
+
+/** Priority of a transfer: higher priorities are planned first. */
+export declare enum TransferPriority {
+  /** Planned before everything else. */
+  CRITICAL = 'critical',
+  /** After CRITICAL. */
+  HIGH = 'high',
+  /** The default. */
+  NORMAL = 'normal',
+  /** Planned last. */
+  LOW = 'low',
+}
+
+/** A transfer to queue with `enqueue`. */
+export interface TransferRequest {
+  /** Unique id in the queue. @default 'transfer-N' (N counts enqueues) */
+  transferId?: string
+  /** Satellite whose windows carry the transfer. */
+  satelliteId: string
+  /** Size, MB (10^6 bytes), finite and > 0. */
+  sizeMb: number
+  /** @default TransferPriority.NORMAL */
+  priority?: TransferPriority
+  /** Every piece ends by this instant. @default none */
+  deadline?: Date
+  /** No piece starts before this instant. @default none */
+  earliestStart?: Date
+  /** @default TransferDirection.DOWNLINK */
+  direction?: TransferDirection
+  /** May the transfer be cut into pieces across windows (and within one)? @default true */
+  splittable?: boolean
+  /** Free text, kept with the transfer. @default '' */
+  description?: string
+}
+
+/** A transfer that could not be placed. */
+export interface UnplacedTransfer {
+  /** The transfer left out. */
+  transferId: string
+  /** Its satellite. */
+  satelliteId: string
+  /** Its size, MB. */
+  sizeMb: number
+  /** Its priority. */
+  priority: TransferPriority
+  /** Human explanation. */
+  reason: string
+  /**
+   * `'NO_WINDOW'`, `'OUTSIDE_HORIZON'`, `'DEADLINE_PASSED'`, `'INSUFFICIENT_CAPACITY'`,
+   * `'NO_SINGLE_WINDOW'` or `'CAPACITY_TAKEN'`.
+   */
+  code: 'NO_WINDOW' | 'OUTSIDE_HORIZON' | 'DEADLINE_PASSED' | 'INSUFFICIENT_CAPACITY' | 'NO_SINGLE_WINDOW' | 'CAPACITY_TAKEN'
 }
 
 /** Options of `addWalkerShell`. */
