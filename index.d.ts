@@ -105,6 +105,57 @@ export declare class FederatedClient {
   applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
 }
 
+/** A ground station: WGS-84 position, uplink/downlink rates and an elevation mask. */
+export declare class GroundStation {
+  /**
+   * Creates a station. Throws `ERR_INVALID_ARG` naming the field for a missing name,
+   * latitude outside [-90, 90], longitude outside [-180, 360], negative or non-finite
+   * rates, or a mask outside [0, 90).
+   */
+  constructor(options: GroundStationOptions)
+  /** The station's name. */
+  get name(): string
+  /** The station's position (WGS-84). */
+  get position(): Position
+  /** Uplink rate, Mbps. */
+  get uplinkMbps(): number
+  /** Downlink rate, Mbps. */
+  get downlinkMbps(): number
+  /** Elevation mask, degrees. */
+  get minElevationDeg(): number
+  /** Plain-object form, for `JSON.stringify`. */
+  toJSON(): SyncStation
+  /** KSAT SvalSat, Platåberget, Svalbard (78.2297°N, 15.3975°E, 0.5 km): 150 Mbps up, 300 Mbps down, mask 5°. */
+  static svalbard(): GroundStation
+  /** Guiana Space Centre, Kourou (5.2378°N, 52.7683°W, 0 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static kourou(): GroundStation
+  /** Perth, Western Australia (31.9474°S, 115.8648°E, 0.03 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static perth(): GroundStation
+  /** Fairbanks, Alaska (64.8401°N, 147.7200°W, 0.135 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static fairbanks(): GroundStation
+  /** Kennedy Space Center, Florida (28.5729°N, 80.6490°W, 0 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static kennedy(): GroundStation
+  /** Wallops Flight Facility, Virginia (37.9402°N, 75.4664°W, 0 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static wallops(): GroundStation
+  /** McMurdo Station, Antarctica (77.8391°S, 166.6671°E, 0.01 km): 50 Mbps up, 150 Mbps down, mask 5°. */
+  static mcmurdo(): GroundStation
+  /** TrollSat, Antarctica (72.0117°S, 2.5350°E, 1.27 km): 50 Mbps up, 150 Mbps down, mask 5°. */
+  static troll(): GroundStation
+  /** Hartebeesthoek, South Africa (25.8872°S, 27.7077°E, 1.415 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static hartebeesthoek(): GroundStation
+  /** Inuvik, Canada (68.3186°N, 133.5494°W, 0.1 km): 100 Mbps up, 200 Mbps down, mask 5°. */
+  static inuvik(): GroundStation
+  /** Singapore (1.3962°N, 103.8343°E, 0.05 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static singapore(): GroundStation
+  /** The default network, as in the peer package: Svalbard, Kourou, Perth, Fairbanks. */
+  static defaultNetwork(): Array<GroundStation>
+  /**
+   * Every preset: the default network plus KSC, Wallops, McMurdo, Troll,
+   * Hartebeesthoek, Inuvik and Singapore.
+   */
+  static allPresets(): Array<GroundStation>
+}
+
 /** A node of a `SpaceMesh`: an id and a fixed position. */
 export declare class MeshNode {
   /** Creates a node; throws ERR_INVALID_ARG for an empty id, a bad position or type. */
@@ -243,6 +294,88 @@ export declare class SpaceMesh {
 }
 export type JsSpaceMesh = SpaceMesh
 
+/**
+ * Computes ground-station contact windows for satellites on real orbits (SGP4).
+ *
+ * Satellites are registered with `addSatellite` (TLE, OMM or Keplerian elements). An id
+ * that was never registered uses the default orbit: circular, `orbitAltitudeKm` (550 km)
+ * high, `orbitInclinationDeg` (51.6°) inclined, epoch 2025-01-01T00:00Z, with RAAN and
+ * mean anomaly derived from a hash of the id (so different ids differ, reproducibly).
+ */
+export declare class SyncScheduler {
+  /**
+   * Creates a scheduler. Throws `ERR_INVALID_ARG` naming the option for bad stations,
+   * an unknown capacity model, |ut1MinusUtcSeconds| ≥ 1, or minStepSeconds outside [1, 10].
+   */
+  constructor(options?: SyncSchedulerOptions)
+  /** The stations, in order (window `stationIndex` refers to this list). */
+  get groundStations(): Array<GroundStation>
+  /** Registered satellite ids, in registration order. */
+  get satelliteIds(): Array<string>
+  /**
+   * Registers a satellite from a TLE (string or lines; 2 lines or 3 with a name),
+   * OMM mean elements or Keplerian elements. Throws `ERR_INVALID_TLE` naming the line
+   * and columns for a malformed TLE (length, checksum, non-numeric field),
+   * `ERR_INVALID_ARG` for bad Keplerian elements, `ERR_DUPLICATE_NODE` for a known id
+   * unless `replace` is true.
+   */
+  addSatellite(options: AddSyncSatelliteOptions): void
+  /** Unregisters a satellite; returns whether it was registered. */
+  removeSatellite(satelliteId: string): boolean
+  /** Facts about a satellite's orbit (registered, or the default orbit). */
+  getOrbitInfo(satelliteId: string): SyncOrbitInfo
+  /**
+   * Contact windows of one satellite with every station over
+   * `[startTime, startTime + durationHours]`, sorted by start time (then station order).
+   * Throws `ERR_INVALID_ARG` for durationHours ≤ 0 or above 8784 (one leap year) or an
+   * invalid Date; `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` if the orbit is invalid over
+   * the whole request (when it decays inside it, windows stop there).
+   */
+  getSyncWindows(options: SyncWindowsOptions): Array<SyncWindow>
+  /** `getSyncWindows` off the main thread. */
+  getSyncWindowsAsync(options: SyncWindowsOptions): Promise<SyncWindow[]>
+  /**
+   * Windows of many satellites at once (every registered satellite, or `satelliteIds`),
+   * computed in parallel. Satellites whose orbit is invalid over the whole request are
+   * listed in `failures` with their code.
+   */
+  getConstellationWindows(options: ConstellationWindowsOptions): ConstellationSyncWindows
+  /**
+   * `getConstellationWindows` off the main thread. `onProgress(fraction)` is called as
+   * satellites complete (fraction in (0, 1]); an exception it throws is uncaught.
+   */
+  getConstellationWindowsAsync(options: ConstellationWindowsOptions, onProgress?: (fraction: number) => void): Promise<ConstellationSyncWindows>
+  /**
+   * Azimuth, elevation and slant range of a satellite from a station (by name or
+   * index) at a time. Throws `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` after decay.
+   */
+  getLookAngles(options: SyncLookOptions): SyncLookAngles
+  /**
+   * The satellite's TEME state (SGP4 output), Earth-fixed position and sub-satellite
+   * point at a time. Throws `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` after decay (sticky).
+   */
+  getSatelliteState(options: SyncStateOptions): SatelliteState
+}
+
+/** Options of `addSatellite`: exactly one of `tle`, `omm`, `kepler`. */
+export interface AddSyncSatelliteOptions {
+  /** Unique id within the scheduler. */
+  satelliteId: string
+  /** A TLE: one string (2 lines, or 3 with a name) or an array of 2 or 3 lines. Checksums are verified. */
+  tle?: string | string[]
+  /**
+   * OMM mean elements as JSON keys (CelesTrak `FORMAT=json`): `EPOCH`, `MEAN_MOTION`,
+   * `ECCENTRICITY`, `INCLINATION`, `RA_OF_ASC_NODE`, `ARG_OF_PERICENTER`,
+   * `MEAN_ANOMALY`, and optionally `BSTAR`, `MEAN_MOTION_DOT`, `MEAN_MOTION_DDOT`,
+   * `NORAD_CAT_ID`, `OBJECT_NAME`.
+   */
+  omm?: Record<string, string | number>
+  /** Keplerian elements. */
+  kepler?: SyncKeplerElements
+  /** Replace an existing satellite with the same id instead of throwing ERR_DUPLICATE_NODE. @default false */
+  replace?: boolean
+}
+
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
   /** Default `CompressionType.TOP_K`. */
@@ -273,6 +406,24 @@ export declare enum CompressionType {
   TOP_K_QUANTIZED = 'top_k_quantized',
 }
 
+/** Result of `getConstellationWindows`. */
+export interface ConstellationSyncWindows {
+  /** Every window of every satellite, sorted by start time (then satellite, then station). */
+  windows: Array<SyncWindow>
+  /** Satellites with no usable orbit over the request (for example decayed before it). */
+  failures: Array<SyncFailure>
+}
+
+/** Options of `getConstellationWindows`. */
+export interface ConstellationWindowsOptions {
+  /** The satellites (unregistered ids use the default orbit). @default every registered satellite */
+  satelliteIds?: Array<string>
+  /** Length of the request, hours, in (0, 8784]. */
+  durationHours: number
+  /** Start of the request. @default now */
+  startTime?: Date
+}
+
 /** Options of `new FederatedClient({...})`. */
 export interface FederatedClientOptions {
   /** This client's id, e.g. `'sat-001'`. */
@@ -295,6 +446,23 @@ export interface FederatedClientStats {
   /** L2 norm of the error-feedback residual. */
   residualNorm: number
   compressionType: CompressionType
+}
+
+/** Options of `new GroundStation({...})`. */
+export interface GroundStationOptions {
+  /** Display name (non-empty). */
+  name: string
+  /**
+   * Where the antenna is: a `Position`, `@rotastellar/sdk`'s `Position`, or any
+   * `{ latitude, longitude, altitudeKm }` (WGS-84, altitude above the ellipsoid).
+   */
+  position: PositionLike
+  /** Uplink rate, Mbps (10⁶ bit/s), ≥ 0. */
+  uplinkMbps: number
+  /** Downlink rate, Mbps, ≥ 0. */
+  downlinkMbps: number
+  /** Elevation mask, degrees in [0, 90). @default 10 */
+  minElevationDeg?: number
 }
 
 /** Keplerian elements of `addSatellite`. */
@@ -552,10 +720,201 @@ export interface RangeLinkOptions {
   maxLinksPerSatellite?: number
 }
 
+/** A satellite's state at one instant. */
+export interface SatelliteState {
+  /** TEME position (SGP4 output), km. */
+  temePositionKm: Array<number>
+  /** TEME velocity, km/s. */
+  temeVelocityKmS: Array<number>
+  /** Earth-fixed (ITRS axes, no polar motion) position, km. */
+  ecefPositionKm: Array<number>
+  /** Geodetic latitude of the sub-satellite point, degrees. */
+  latitude: number
+  /** Longitude, degrees in (-180, 180]. */
+  longitude: number
+  /** Height above the WGS-84 ellipsoid, km. */
+  altitudeKm: number
+  /** |time − epoch| > 30 days: SGP4 accuracy degrades quickly beyond that. */
+  outsideValidityWindow: boolean
+}
+
 /** Options of `new SpaceMesh(options?)`. */
 export interface SpaceMeshOptions {
   /** Rule for range-linked satellites. */
   rangeLinks?: RangeLinkOptions
+}
+
+/** A satellite skipped by a constellation search, with the reason. */
+export interface SyncFailure {
+  /** The satellite. */
+  satelliteId: string
+  /** Stable error code (`ERR_DECAYED`, `ERR_IMPLAUSIBLE_STATE`, …). */
+  code: string
+  /** Human message. */
+  message: string
+}
+
+/** Keplerian elements for `addSatellite({ satelliteId, kepler })` (used as SGP4 mean elements, no drag). */
+export interface SyncKeplerElements {
+  /** Semi-major axis, km (or give `altitudeKm` for a circular orbit). */
+  semiMajorAxisKm?: number
+  /** Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm. */
+  altitudeKm?: number
+  /** Eccentricity in [0, 1). @default 0 */
+  eccentricity?: number
+  /** Inclination, degrees in [0, 180]. */
+  inclinationDeg: number
+  /** RAAN at epoch, degrees. @default 0 */
+  raanDeg?: number
+  /** Argument of perigee, degrees. @default 0 */
+  argPerigeeDeg?: number
+  /** Mean anomaly at epoch, degrees. @default 0 */
+  meanAnomalyDeg?: number
+  /** Epoch of the elements. */
+  epoch: Date
+}
+
+/** Look angles of a satellite from a station. */
+export interface SyncLookAngles {
+  /** Azimuth, degrees from north through east in [0, 360) (0 at the zenith by convention). */
+  azimuthDeg: number
+  /** Geometric elevation (no refraction), degrees. */
+  elevationDeg: number
+  /** Slant range, km. */
+  rangeKm: number
+}
+
+/** Options of `getLookAngles`. */
+export interface SyncLookOptions {
+  /** The satellite. */
+  satelliteId: string
+  /** Station name or index in `groundStations`. */
+  station: string | number
+  /** When. */
+  time: Date
+}
+
+/** Facts about a registered (or default) orbit. */
+export interface SyncOrbitInfo {
+  /** `'tle'`, `'omm'`, `'kepler'` or `'default'`. */
+  source: string
+  /** Object name, when the element set carried one. */
+  name?: string
+  /** Catalogue number (0 for Keplerian / default orbits). */
+  noradId: number
+  /** Epoch of the elements. */
+  epoch: Date
+  /** Period, minutes. */
+  periodMinutes: number
+  /** Perigee altitude above the WGS72 equatorial radius, km. */
+  perigeeAltitudeKm: number
+  /** Apogee altitude, km. */
+  apogeeAltitudeKm: number
+  /** Inclination, degrees. */
+  inclinationDeg: number
+  /** Deep-space (SDP4) propagation: period ≥ 225 min. */
+  deepSpace: boolean
+}
+
+/** Options of `new SyncScheduler({...})`. */
+export interface SyncSchedulerOptions {
+  /**
+   * The stations (`GroundStation` instances or plain objects with the same fields).
+   * @default GroundStation.defaultNetwork()
+   */
+  groundStations?: Array<GroundStation | GroundStationOptions>
+  /** UT1 − UTC in seconds, for the Earth rotation angle (|x| < 1). @default 0 */
+  ut1MinusUtcSeconds?: number
+  /**
+   * Capacity model: `'constant'` (rate × duration ÷ 8) or `'linkBudget'` (rate scaled by
+   * min(1, (referenceRangeKm / slant range)²)). @default 'constant'
+   */
+  capacityModel?: 'constant' | 'linkBudget'
+  /** Slant range at which a station reaches its nominal rate, for `'linkBudget'`. @default 1000 */
+  referenceRangeKm?: number
+  /** Step floor of the search, seconds in [1, 10]: no pass at least this long is missed. @default 10 */
+  minStepSeconds?: number
+  /** Altitude of the default orbit used for unregistered satellites, km. @default 550 */
+  orbitAltitudeKm?: number
+  /** Inclination of the default orbit, degrees. @default 51.6 */
+  orbitInclinationDeg?: number
+}
+
+/** Options of `getSatelliteState`. */
+export interface SyncStateOptions {
+  /** The satellite. */
+  satelliteId: string
+  /** When. */
+  time: Date
+}
+
+/** The station of a window (plain object with the `GroundStation` fields). */
+export interface SyncStation {
+  /** Name. */
+  name: string
+  /** Position. */
+  position: SyncStationPosition
+  /** Uplink rate, Mbps. */
+  uplinkMbps: number
+  /** Downlink rate, Mbps. */
+  downlinkMbps: number
+  /** Elevation mask, degrees. */
+  minElevationDeg: number
+}
+
+/** A station position in a result (plain object). */
+export interface SyncStationPosition {
+  /** Geodetic latitude, degrees. */
+  latitude: number
+  /** Longitude, degrees. */
+  longitude: number
+  /** Height above the WGS-84 ellipsoid, km. */
+  altitudeKm: number
+}
+
+/** A contact window: the satellite is above the station's mask from `startTime` to `endTime`. */
+export interface SyncWindow {
+  /** The satellite. */
+  satelliteId: string
+  /** The station (a plain object with the `GroundStation` fields). */
+  station: SyncStation
+  /** Index of the station in the scheduler's `groundStations`. */
+  stationIndex: number
+  /** Acquisition of signal (elevation rises through the mask), or the request start if clipped. */
+  startTime: Date
+  /** Loss of signal, or the request end if clipped. */
+  endTime: Date
+  /** `endTime − startTime`, seconds (from the unrounded times). */
+  durationSeconds: number
+  /** Highest elevation inside the window, degrees. */
+  maxElevationDeg: number
+  /** When it is reached. */
+  maxElevationTime: Date
+  /**
+   * Downlink capacity, MB (10⁶ bytes): downlinkMbps × durationSeconds ÷ 8 under the
+   * default constant model.
+   */
+  dataCapacityMb: number
+  /** Uplink capacity, MB. */
+  uplinkCapacityMb: number
+  /** The pass was already under way at the request start (startTime is the request start). */
+  clippedStart: boolean
+  /** The pass had not ended at the request end (endTime is the request end, or the decay time). */
+  clippedEnd: boolean
+  /** The window ends because the satellite decayed (SGP4 invalid from then on). */
+  endsByDecay: boolean
+  /** Slant range at the culmination, km. */
+  minRangeKm: number
+}
+
+/** Options of `getSyncWindows`. */
+export interface SyncWindowsOptions {
+  /** The satellite (an unregistered id uses the default orbit). */
+  satelliteId: string
+  /** Length of the request, hours, in (0, 8784] (one leap year). */
+  durationHours: number
+  /** Start of the request. @default now */
+  startTime?: Date
 }
 
 /** Options of `addWalkerShell`. */
