@@ -255,7 +255,8 @@ test('README example runs as written (unregistered id uses the default orbit; sd
   const stations = [
     new GroundStation({
       name: 'KSC',
-      position: new SdkPosition({ latitude: 28.5729, longitude: -80.649, altitudeKm: 0.0 } as any) as any,
+      // The README passes an options object to @rotastellar/sdk's positional constructor.
+      position: new (SdkPosition as any)({ latitude: 28.5729, longitude: -80.649, altitudeKm: 0.0 }),
       uplinkMbps: 100.0,
       downlinkMbps: 200.0,
     }),
