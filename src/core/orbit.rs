@@ -595,6 +595,12 @@ impl Sgp4Orbit {
         if let Err(e) = self.teme_at(from_ms) {
             return Some((from_ms, e));
         }
+        if self.near_earth && self.elements.bstar == 0.0 {
+            // Near-Earth SGP4 without drag has constant mean semi-major axis and
+            // eccentricity: it cannot decay, so the end point alone is checked (this keeps
+            // drag-free Keplerian and default orbits cheap far from their epoch).
+            return self.teme_at(to_ms).err().map(|e| (to_ms, e));
+        }
         loop {
             let done = (to_ms - prev) * dir <= 0.0;
             if done {
