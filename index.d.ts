@@ -261,7 +261,10 @@ export declare class SpaceMesh {
    * mesh with none yet, to the shell's epoch).
    */
   addWalkerShell(options: WalkerShellOptions): Array<string>
-  /** Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift). */
+  /**
+   * Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift),
+   * or on a TLE propagated with SGP4.
+   */
   addSatellite(options: MeshSatelliteOptions): void
   /**
    * Adds a ground station, linked at every time step to the orbiting satellites it
@@ -646,8 +649,15 @@ export interface MeshRouteSeriesOptions {
 export interface MeshSatelliteOptions {
   /** Unique id of the satellite in the mesh. */
   nodeId: string
-  /** Keplerian elements (two-body + J2 secular drift). */
-  elements: KeplerElementsOptions
+  /** Keplerian elements (two-body + J2 secular drift). Give this or `tle`. */
+  elements?: KeplerElementsOptions
+  /**
+   * A TLE (one string, or 2 lines / 3 with a name), propagated with SGP4 as in
+   * `SyncScheduler`. Give this or `elements`. Needs the mesh time to be set first
+   * (`updateTopology`), since SGP4 is only valid near the element set's epoch; a
+   * satellite that has decayed by a time step makes `updateTopology` throw ERR_DECAYED.
+   */
+  tle?: string | string[]
   /** How it gets inter-satellite links at each time step. @default 'range' */
   links?: 'range' | 'none'
 }

@@ -373,3 +373,19 @@ test('link-budget capacity model: never above the constant model, equal when the
     t.true(Math.abs(big[i].dataCapacityMb - w.dataCapacityMb) < 1e-6 * w.dataCapacityMb)
   })
 })
+
+test('mesh addSatellite accepts a TLE: its position is the SGP4 sub-satellite point at the mesh time', async (t) => {
+  const { SpaceMesh } = await import('../index.js')
+  const mesh = new SpaceMesh()
+  const time = new Date('2024-01-01T13:00:00Z')
+  t.throws(() => mesh.addSatellite({ nodeId: 'x', tle: FIX.LEO_REF }), { code: 'ERR_INVALID_ARG' } as any)
+  mesh.updateTopology(time)
+  mesh.addSatellite({ nodeId: 'x', tle: FIX.LEO_REF, links: 'none' })
+  const s = new SyncScheduler({ groundStations: [station(0, 0, 0)] })
+  s.addSatellite({ satelliteId: 'x', tle: FIX.LEO_REF })
+  const st = s.getSatelliteState({ satelliteId: 'x', time })
+  const p = mesh.getNode('x').position
+  t.true(Math.abs(p.latitude - st.latitude) < 1e-6 && Math.abs(p.altitudeKm - st.altitudeKm) < 1e-6)
+  t.true(Math.abs(((p.longitude - st.longitude + 540) % 360) - 180) < 1e-6)
+  t.throws(() => mesh.addSatellite({ nodeId: 'y', tle: [FIX.LEO_REF[0]] }), { code: 'ERR_INVALID_TLE' } as any)
+})

@@ -692,6 +692,26 @@ fn read_stations(arr: &Object) -> JsResult<Vec<Station>> {
   Ok(out)
 }
 
+/// Reads `obj.tle` (a string or an array of lines) into an SGP4 orbit; `None` when absent.
+/// Shared with the mesh binding's `addSatellite({ tle })`.
+pub(crate) fn read_tle_field(obj: &Object, what: &str) -> JsResult<Option<Sgp4Orbit>> {
+  let r = Reader { obj, what };
+  let Some((u, t)) = r.raw("tle")? else { return Ok(None) };
+  let el = match t {
+    ValueType::String => {
+      let s: String = unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?;
+      orbit::parse_tle_text(&s).map_err(js_err)?
+    }
+    ValueType::Object => {
+      let lines = r.strings("tle")?.unwrap_or_default();
+      let refs: Vec<&str> = lines.iter().map(|s| s.as_str()).collect();
+      orbit::parse_tle_lines(&refs).map_err(js_err)?
+    }
+    t => return Err(js_err(CoreError::new(Code::InvalidTle, format!("{what}.tle must be a string or an array of lines, got {t}")))),
+  };
+  Ok(Some(Sgp4Orbit::new(el).map_err(js_err)?))
+}
+
 fn read_orbit(r: &Reader, id: &str) -> JsResult<(Sgp4Orbit, &'static str)> {
   let tle = r.raw("tle")?;
   let omm = r.object("omm")?;
