@@ -29,7 +29,9 @@
 //! `h` (default and maximum 10 s): a pass that starts within a floor step and lasts
 //! ≥ `h` is still above the mask at the next sample. Therefore every pass of duration
 //! ≥ `h` contains a sample, and is found; passes (or gaps inside a pass) shorter than
-//! `h` may be missed or merged. Inside a pass the step is also capped at 1/100 of the
+//! `h` may be missed or merged. The perigee used is the lowest of the mean-element
+//! perigee and the osculating perigees at both ends of the request (drag lowers it
+//! monotonically). Inside a pass the step is also capped at 1/100 of the
 //! period so that culminations are bracketed.
 //!
 //! A sign change between samples is refined by bisection/secant (Illinois) to 1 ms;
@@ -205,11 +207,36 @@ struct Bounds {
     cap_in_s: f64,
 }
 
-fn bounds(orbit: &Sgp4Orbit, st: &Station) -> Bounds {
+/// Osculating perigee radius (km) of the SGP4 state at `t_ms`, if valid.
+fn osculating_perigee(orbit: &Sgp4Orbit, t_ms: f64) -> Option<f64> {
+    let s = orbit.teme_at(t_ms).ok()?;
+    let r = geo::norm(s.r);
+    let v2 = geo::dot(s.v, s.v);
+    let a = 1.0 / (2.0 / r - v2 / WGS72_MU);
+    let h = [s.r[1] * s.v[2] - s.r[2] * s.v[1], s.r[2] * s.v[0] - s.r[0] * s.v[2], s.r[0] * s.v[1] - s.r[1] * s.v[0]];
+    let p = geo::dot(h, h) / WGS72_MU;
+    let e = (1.0 - p / a).max(0.0).sqrt();
+    (a.is_finite() && a > 0.0).then_some(a * (1.0 - e))
+}
+
+/// The lowest perigee radius to assume over [t0, t1]: the mean-element perigee and the
+/// osculating perigees at both ends (drag lowers the perigee monotonically, so the ends
+/// bound it), whichever is lowest.
+fn perigee_floor(orbit: &Sgp4Orbit, t0: f64, t1: f64) -> f64 {
+    let mut rp = orbit.perigee_km;
+    for t in [t0, t1] {
+        if let Some(x) = osculating_perigee(orbit, t) {
+            rp = rp.min(x);
+        }
+    }
+    rp
+}
+
+fn bounds(orbit: &Sgp4Orbit, st: &Station, perigee_km: f64) -> Bounds {
     let rs = geo::norm(st.observer.ecef);
     let a = 0.5 * (orbit.perigee_km + orbit.apogee_km);
-    // Margin for SGP4 short-period terms and drag; never below the station's radius + 50 km.
-    let rp = (orbit.perigee_km - 30.0).max(rs + 50.0);
+    // Margin for SGP4 short-period terms; never below the station's radius + 50 km.
+    let rp = (perigee_km - 30.0).max(rs + 50.0);
     let ra = orbit.apogee_km + 30.0;
     let v_p = (WGS72_MU * (2.0 / rp - 1.0 / a.max(rp))).max(0.0).sqrt();
     let v_max = 1.03 * v_p + EARTH_ROTATION_RAD_S * ra;
@@ -306,7 +333,7 @@ fn station_windows(
     let obs = st.observer;
     let dut1 = opts.ut1_minus_utc_s;
     let m = st.min_elevation_deg;
-    let b = bounds(orbit, st);
+    let b = bounds(orbit, st, perigee_floor(orbit, t0, t1));
     let el = |t: f64| sample(orbit, &obs, t, dut1).ok().map(|s| s.el_deg - m);
     let mut out = Vec::new();
     let Ok(mut s) = sample(orbit, &obs, t0, dut1) else { return out };
@@ -684,5 +711,60 @@ mod tests {
             assert!((x.max_elevation_deg - 90.0).abs() < 0.5, "{}", x.max_elevation_deg);
             assert!((x.downlink_mb - x.duration_s()).abs() < 1e-9); // 8 Mbps → 1 MB/s
         }
+    }
+
+    #[test]
+    fn no_pass_of_10_s_missed_against_a_1_s_scan() {
+        // Brute force: elevation every 1 s over a day; every scanned pass lasting ≥ 10 s
+        // must be one of ours with AOS/LOS within 1 s, and ours must not contain passes
+        // the scan does not see (beyond passes shorter than the scan's 1 s resolution).
+        let sets: [(&str, &str); 4] = [
+            ("1 90001U 24001A   24001.50000000  .00016717  00000-0  10270-3 0  9994", "2 90001  51.6416 247.4627 0006703 130.5360 325.0288 15.50000000    11"),
+            ("1 90008U 24001E   24001.00000000  .00002000  00000-0  10000-3 0    11", "2 90008  97.6000 200.0000 0008000 100.0000 260.0000 15.20000000    19"),
+            ("1 99001U 24001A   24001.00000000  .00150000  00000-0  50000-2 0  9996", "2 99001  97.5000  10.0000 0005000  90.0000 270.0000 15.90000000    12"),
+            ("1 90007U 24001D   24001.00000000  .00000100  00000-0  10000-3 0    19", "2 90007  63.4000  10.0000 7400000 270.0000   0.0000  2.00600000    11"),
+        ];
+        let t0 = 1_704_067_200_000.0 + 86_400_000.0; // 2024-01-02T00:00Z
+        let t1 = t0 + 86_400_000.0;
+        let mut checked = 0;
+        for (l1, l2) in sets {
+            let o = Sgp4Orbit::new(parse_tle_lines(&[l1, l2]).unwrap()).unwrap();
+            for &(lat, lon, mask) in &[(45.0, 10.0, 0.0), (0.0, 0.0, 30.0), (-70.0, 100.0, 60.0)] {
+                let st = Station::new("s", Geodetic { lat_deg: lat, lon_deg: lon, alt_km: 0.0 }, 1.0, 1.0, mask).unwrap();
+                let ours = satellite_windows("x", &o, std::slice::from_ref(&st), t0, t1, &SearchOptions::default()).unwrap();
+                let mut scan: Vec<(f64, f64)> = Vec::new();
+                let mut open: Option<f64> = None;
+                let mut t = t0;
+                while t <= t1 {
+                    let up = sample(&o, &st.observer, t, 0.0).map(|s| s.el_deg >= mask).unwrap_or(false);
+                    match (up, open) {
+                        (true, None) => open = Some(t),
+                        (false, Some(a)) => {
+                            scan.push((a, t - 1000.0));
+                            open = None;
+                        }
+                        _ => {}
+                    }
+                    t += 1000.0;
+                }
+                if let Some(a) = open {
+                    scan.push((a, t1));
+                }
+                for &(a, b) in &scan {
+                    if b - a < 10_000.0 {
+                        continue;
+                    }
+                    let m = ours.iter().find(|w| w.start_ms <= b && w.end_ms >= a);
+                    let w = m.unwrap_or_else(|| panic!("{l1} from ({lat},{lon}) mask {mask}: pass {a}..{b} missed"));
+                    assert!((w.start_ms - a).abs() <= 1000.0 && (w.end_ms - b).abs() <= 1000.0, "{l1}: ours {}..{} vs scan {a}..{b}", w.start_ms, w.end_ms);
+                    checked += 1;
+                }
+                for w in &ours {
+                    let seen = scan.iter().any(|&(a, b)| w.start_ms <= b + 1000.0 && w.end_ms >= a - 1000.0);
+                    assert!(seen || w.duration_s() < 1.0, "{l1}: extra window {}..{}", w.start_ms, w.end_ms);
+                }
+            }
+        }
+        assert!(checked > 20, "{checked}");
     }
 }
