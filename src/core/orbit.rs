@@ -71,11 +71,15 @@ fn tle_err(msg: impl Into<String>) -> Error {
 
 /// Checksum of a TLE line: sum of digits plus one per '-', modulo 10, over columns 1–68.
 pub fn tle_checksum(line: &str) -> u32 {
-    line.bytes().take(68).map(|b| match b {
-        b'0'..=b'9' => (b - b'0') as u32,
-        b'-' => 1,
-        _ => 0,
-    }).sum::<u32>() % 10
+    line.bytes()
+        .take(68)
+        .map(|b| match b {
+            b'0'..=b'9' => (b - b'0') as u32,
+            b'-' => 1,
+            _ => 0,
+        })
+        .sum::<u32>()
+        % 10
 }
 
 /// Columns `a..=b` (1-based, inclusive) of a line.
@@ -85,10 +89,15 @@ fn cols(line: &str, a: usize, b: usize) -> &str {
 
 fn field_f64(line: &str, n: u8, a: usize, b: usize, what: &str) -> Result<f64> {
     let s = cols(line, a, b).trim();
-    let ok = !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-'));
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-'));
     match s.parse::<f64>() {
         Ok(v) if ok && v.is_finite() => Ok(v),
-        _ => Err(tle_err(format!("line {n} columns {a}-{b} ({what}) must be a number, got '{}'", cols(line, a, b)))),
+        _ => Err(tle_err(format!(
+            "line {n} columns {a}-{b} ({what}) must be a number, got '{}'",
+            cols(line, a, b)
+        ))),
     }
 }
 
@@ -96,7 +105,11 @@ fn field_f64(line: &str, n: u8, a: usize, b: usize, what: &str) -> Result<f64> {
 /// (= 0.12345e-5) or `-31416-2` (= −0.31416e-2). A sign may precede the mantissa and the
 /// exponent; `+` and blank mean positive. Blank or malformed fields are errors, never NaN.
 pub fn parse_implied_exp(field: &str, n: u8, a: usize, b: usize, what: &str) -> Result<f64> {
-    let bad = || tle_err(format!("line {n} columns {a}-{b} ({what}) must look like ' 12345-5', got '{field}'"));
+    let bad = || {
+        tle_err(format!(
+            "line {n} columns {a}-{b} ({what}) must look like ' 12345-5', got '{field}'"
+        ))
+    };
     let t = field.trim();
     if t.is_empty() {
         return Err(bad());
@@ -132,15 +145,24 @@ pub fn parse_implied_exp(field: &str, n: u8, a: usize, b: usize, what: &str) -> 
 
 /// Julian date at 0h UTC of a Gregorian calendar date (exact in f64: ends in .5).
 pub fn jd_of_date(year: i32, month: u32, day: u32) -> f64 {
-    let (y, m) = if month <= 2 { (year - 1, month + 12) } else { (year, month) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 12)
+    } else {
+        (year, month)
+    };
     let a = (y as f64 / 100.0).floor();
     let b = 2.0 - a + (a / 4.0).floor();
-    (365.25 * (y as f64 + 4716.0)).floor() + (30.6001 * (m as f64 + 1.0)).floor() + day as f64 + b - 1524.5
+    (365.25 * (y as f64 + 4716.0)).floor() + (30.6001 * (m as f64 + 1.0)).floor() + day as f64 + b
+        - 1524.5
 }
 
 /// The TLE epoch year for a two-digit year: 57–99 → 1957–1999, 00–56 → 2000–2056.
 pub fn tle_year(two_digit: u32) -> i32 {
-    if two_digit < 57 { 2000 + two_digit as i32 } else { 1900 + two_digit as i32 }
+    if two_digit < 57 {
+        2000 + two_digit as i32
+    } else {
+        1900 + two_digit as i32
+    }
 }
 
 /// Two-part Julian date of a TLE epoch (two-digit year, fractional day of year; day 1.0
@@ -158,12 +180,19 @@ pub fn tle_epoch_jd(two_digit_year: u32, day_of_year: f64) -> (f64, f64) {
 /// represent.
 pub fn format_tle_epoch(unix_ms: f64) -> Result<String> {
     let jd = geo::jd_from_unix_ms(unix_ms);
-    let dt = chrono::DateTime::from_timestamp_millis(unix_ms.round() as i64)
-        .ok_or_else(|| Error::new(Code::EpochOutOfRange, format!("epoch {unix_ms} ms is out of range")))?;
+    let dt = chrono::DateTime::from_timestamp_millis(unix_ms.round() as i64).ok_or_else(|| {
+        Error::new(
+            Code::EpochOutOfRange,
+            format!("epoch {unix_ms} ms is out of range"),
+        )
+    })?;
     use chrono::Datelike;
     let year = dt.year();
     if !(1957..=2056).contains(&year) {
-        return Err(Error::new(Code::EpochOutOfRange, format!("epoch year {year} is outside [1957, 2056], which a TLE cannot represent")));
+        return Err(Error::new(
+            Code::EpochOutOfRange,
+            format!("epoch year {year} is outside [1957, 2056], which a TLE cannot represent"),
+        ));
     }
     let jan0 = jd_of_date(year, 1, 1) - 1.0;
     Ok(format!("{:02}{:012.8}", year % 100, jd - jan0))
@@ -171,7 +200,11 @@ pub fn format_tle_epoch(unix_ms: f64) -> Result<String> {
 
 /// Parses a TLE given as one string (2 or 3 lines, any line endings) or as lines.
 pub fn parse_tle_text(text: &str) -> Result<MeanElements> {
-    let lines: Vec<&str> = text.lines().map(|l| l.trim_end()).filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     parse_tle_lines(&lines)
 }
 
@@ -181,7 +214,11 @@ pub fn parse_tle_text(text: &str) -> Result<MeanElements> {
 /// `ERR_INVALID_TLE` naming the line and columns: wrong line count or length, wrong line
 /// number, checksum mismatch, catalogue numbers that differ, non-numeric fields.
 pub fn parse_tle_lines(lines: &[&str]) -> Result<MeanElements> {
-    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end_matches(['\r', '\n', ' '])).filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim_end_matches(['\r', '\n', ' ']))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     let (name, l1, l2) = match lines.len() {
         2 => (None, lines[0], lines[1]),
         3 => {
@@ -189,44 +226,76 @@ pub fn parse_tle_lines(lines: &[&str]) -> Result<MeanElements> {
             let n = n.strip_prefix("0 ").unwrap_or(n).trim();
             (Some(n.to_string()), lines[1], lines[2])
         }
-        k => return Err(tle_err(format!("a TLE has 2 lines (or 3 with a name), got {k}"))),
+        k => {
+            return Err(tle_err(format!(
+                "a TLE has 2 lines (or 3 with a name), got {k}"
+            )))
+        }
     };
     for (n, l) in [(1u8, l1), (2u8, l2)] {
         if !l.is_ascii() {
             return Err(tle_err(format!("line {n} must be ASCII, got '{l}'")));
         }
         if l.len() != 69 {
-            return Err(tle_err(format!("line {n} must be 69 characters long, got {} ('{l}')", l.len())));
+            return Err(tle_err(format!(
+                "line {n} must be 69 characters long, got {} ('{l}')",
+                l.len()
+            )));
         }
         if l.as_bytes()[0] != b'0' + n {
-            return Err(tle_err(format!("line {n} column 1 must be '{n}', got '{}'", &l[0..1])));
+            return Err(tle_err(format!(
+                "line {n} column 1 must be '{n}', got '{}'",
+                &l[0..1]
+            )));
         }
         let c = l.as_bytes()[68];
         if !c.is_ascii_digit() {
-            return Err(tle_err(format!("line {n} column 69 (checksum) must be a digit, got '{}'", c as char)));
+            return Err(tle_err(format!(
+                "line {n} column 69 (checksum) must be a digit, got '{}'",
+                c as char
+            )));
         }
         let want = tle_checksum(l);
         if (c - b'0') as u32 != want {
-            return Err(tle_err(format!("line {n} checksum mismatch: column 69 is {}, computed {want}", c as char)));
+            return Err(tle_err(format!(
+                "line {n} checksum mismatch: column 69 is {}, computed {want}",
+                c as char
+            )));
         }
     }
     let id1 = cols(l1, 3, 7).trim();
     let id2 = cols(l2, 3, 7).trim();
     if id1 != id2 {
-        return Err(tle_err(format!("catalogue numbers differ: line 1 columns 3-7 '{id1}', line 2 columns 3-7 '{id2}'")));
+        return Err(tle_err(format!(
+            "catalogue numbers differ: line 1 columns 3-7 '{id1}', line 2 columns 3-7 '{id2}'"
+        )));
     }
-    let norad_id = parse_catalog(id1).ok_or_else(|| tle_err(format!("line 1 columns 3-7 (catalogue number) must be a number or Alpha-5, got '{id1}'")))?;
+    let norad_id = parse_catalog(id1).ok_or_else(|| {
+        tle_err(format!(
+            "line 1 columns 3-7 (catalogue number) must be a number or Alpha-5, got '{id1}'"
+        ))
+    })?;
     let yy = cols(l1, 19, 20);
     if !yy.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(tle_err(format!("line 1 columns 19-20 (epoch year) must be two digits, got '{yy}'")));
+        return Err(tle_err(format!(
+            "line 1 columns 19-20 (epoch year) must be two digits, got '{yy}'"
+        )));
     }
     let yy: u32 = yy.parse().unwrap_or(0);
     let day = field_f64(l1, 1, 21, 32, "epoch day of year")?;
     if !(0.0..367.0).contains(&day) {
-        return Err(tle_err(format!("line 1 columns 21-32 (epoch day of year) must be within [0, 367), got {day}")));
+        return Err(tle_err(format!(
+            "line 1 columns 21-32 (epoch day of year) must be within [0, 367), got {day}"
+        )));
     }
     let ndot = field_f64(l1, 1, 34, 43, "first derivative of mean motion")?;
-    let nddot = parse_implied_exp(cols(l1, 45, 52), 1, 45, 52, "second derivative of mean motion")?;
+    let nddot = parse_implied_exp(
+        cols(l1, 45, 52),
+        1,
+        45,
+        52,
+        "second derivative of mean motion",
+    )?;
     let bstar = parse_implied_exp(cols(l1, 54, 61), 1, 54, 61, "B* drag term")?;
     let inclination_deg = field_f64(l2, 2, 9, 16, "inclination")?;
     let raan_deg = field_f64(l2, 2, 18, 25, "right ascension of the ascending node")?;
@@ -234,15 +303,23 @@ pub fn parse_tle_lines(lines: &[&str]) -> Result<MeanElements> {
     if !ecc_s.bytes().all(|c| c.is_ascii_digit() || c == b' ') || ecc_s.trim().is_empty() {
         return Err(tle_err(format!("line 2 columns 27-33 (eccentricity, implied decimal point) must be digits, got '{ecc_s}'")));
     }
-    let eccentricity: f64 = format!("0.{}", ecc_s.trim()).parse().map_err(|_| tle_err(format!("line 2 columns 27-33 (eccentricity) invalid: '{ecc_s}'")))?;
+    let eccentricity: f64 = format!("0.{}", ecc_s.trim()).parse().map_err(|_| {
+        tle_err(format!(
+            "line 2 columns 27-33 (eccentricity) invalid: '{ecc_s}'"
+        ))
+    })?;
     let arg_perigee_deg = field_f64(l2, 2, 35, 42, "argument of perigee")?;
     let mean_anomaly_deg = field_f64(l2, 2, 44, 51, "mean anomaly")?;
     let mean_motion_rev_day = field_f64(l2, 2, 53, 63, "mean motion")?;
     if !(0.0..=180.0).contains(&inclination_deg) {
-        return Err(tle_err(format!("line 2 columns 9-16 (inclination) must be within [0, 180], got {inclination_deg}")));
+        return Err(tle_err(format!(
+            "line 2 columns 9-16 (inclination) must be within [0, 180], got {inclination_deg}"
+        )));
     }
     if mean_motion_rev_day <= 0.0 {
-        return Err(tle_err(format!("line 2 columns 53-63 (mean motion) must be positive, got {mean_motion_rev_day}")));
+        return Err(tle_err(format!(
+            "line 2 columns 53-63 (mean motion) must be positive, got {mean_motion_rev_day}"
+        )));
     }
     let (epoch_jd, epoch_jd_frac) = tle_epoch_jd(yy, day);
     Ok(MeanElements {
@@ -323,14 +400,22 @@ pub fn kepler_to_mean(k: &KeplerInput) -> Result<MeanElements> {
         ("epoch", k.epoch_unix_ms),
     ] {
         if !v.is_finite() {
-            return Err(Error::invalid_arg(format!("kepler.{n} must be finite, got {v}")));
+            return Err(Error::invalid_arg(format!(
+                "kepler.{n} must be finite, got {v}"
+            )));
         }
     }
     if !(0.0..1.0).contains(&k.eccentricity) {
-        return Err(Error::invalid_arg(format!("kepler.eccentricity must be within [0, 1), got {}", k.eccentricity)));
+        return Err(Error::invalid_arg(format!(
+            "kepler.eccentricity must be within [0, 1), got {}",
+            k.eccentricity
+        )));
     }
     if !(0.0..=180.0).contains(&k.inclination_deg) {
-        return Err(Error::invalid_arg(format!("kepler.inclinationDeg must be within [0, 180], got {}", k.inclination_deg)));
+        return Err(Error::invalid_arg(format!(
+            "kepler.inclinationDeg must be within [0, 180], got {}",
+            k.inclination_deg
+        )));
     }
     if k.semi_major_axis_km * (1.0 - k.eccentricity) <= WGS72_RADIUS_KM {
         return Err(Error::invalid_arg(format!(
@@ -347,7 +432,8 @@ pub fn kepler_to_mean(k: &KeplerInput) -> Result<MeanElements> {
         name: None,
         norad_id: 0,
         epoch_jd: whole,
-        epoch_jd_frac: (k.epoch_unix_ms - (whole - geo::JD_UNIX_EPOCH) * 86_400_000.0) / 86_400_000.0,
+        epoch_jd_frac: (k.epoch_unix_ms - (whole - geo::JD_UNIX_EPOCH) * 86_400_000.0)
+            / 86_400_000.0,
         ndot: 0.0,
         nddot: 0.0,
         bstar: 0.0,
@@ -381,9 +467,16 @@ pub fn omm_to_mean(
     nddot: f64,
 ) -> Result<MeanElements> {
     let s = epoch_iso.trim();
-    let s = if s.ends_with('Z') || s.contains('+') { s.to_string() } else { format!("{s}Z") };
-    let dt = chrono::DateTime::parse_from_rfc3339(&s)
-        .map_err(|e| tle_err(format!("omm.EPOCH must be an ISO-8601 UTC time, got '{epoch_iso}' ({e})")))?;
+    let s = if s.ends_with('Z') || s.contains('+') {
+        s.to_string()
+    } else {
+        format!("{s}Z")
+    };
+    let dt = chrono::DateTime::parse_from_rfc3339(&s).map_err(|e| {
+        tle_err(format!(
+            "omm.EPOCH must be an ISO-8601 UTC time, got '{epoch_iso}' ({e})"
+        ))
+    })?;
     let ms = dt.timestamp_millis() as f64 + (dt.timestamp_subsec_nanos() % 1_000_000) as f64 / 1e6;
     for (n, v) in [
         ("MEAN_MOTION", mean_motion_rev_day),
@@ -399,13 +492,19 @@ pub fn omm_to_mean(
         }
     }
     if mean_motion_rev_day <= 0.0 {
-        return Err(tle_err(format!("omm.MEAN_MOTION must be positive, got {mean_motion_rev_day}")));
+        return Err(tle_err(format!(
+            "omm.MEAN_MOTION must be positive, got {mean_motion_rev_day}"
+        )));
     }
     if !(0.0..1.0).contains(&eccentricity) {
-        return Err(tle_err(format!("omm.ECCENTRICITY must be within [0, 1), got {eccentricity}")));
+        return Err(tle_err(format!(
+            "omm.ECCENTRICITY must be within [0, 1), got {eccentricity}"
+        )));
     }
     if !(0.0..=180.0).contains(&inclination_deg) {
-        return Err(tle_err(format!("omm.INCLINATION must be within [0, 180], got {inclination_deg}")));
+        return Err(tle_err(format!(
+            "omm.INCLINATION must be within [0, 180], got {inclination_deg}"
+        )));
     }
     let jd = geo::jd_from_unix_ms(ms);
     let whole = (jd - 0.5).floor() + 0.5;
@@ -466,7 +565,9 @@ pub struct Sgp4Orbit {
 
 impl std::fmt::Debug for Sgp4Orbit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sgp4Orbit").field("elements", &self.elements).finish()
+        f.debug_struct("Sgp4Orbit")
+            .field("elements", &self.elements)
+            .finish()
     }
 }
 
@@ -500,9 +601,21 @@ impl Sgp4Orbit {
         // Years since J2000 (2000-01-01T12:00 UTC).
         let epoch_years = ((el.epoch_jd - geo::JD_J2000) + el.epoch_jd_frac) / 365.25;
         let constants = if afspc {
-            sgp4::Constants::new(sgp4::WGS72, sgp4::afspc_epoch_to_sidereal_time, epoch_years, el.bstar, orbit0)
+            sgp4::Constants::new(
+                sgp4::WGS72,
+                sgp4::afspc_epoch_to_sidereal_time,
+                epoch_years,
+                el.bstar,
+                orbit0,
+            )
         } else {
-            sgp4::Constants::new(sgp4::WGS72, sgp4::iau_epoch_to_sidereal_time, epoch_years, el.bstar, orbit0)
+            sgp4::Constants::new(
+                sgp4::WGS72,
+                sgp4::iau_epoch_to_sidereal_time,
+                epoch_years,
+                el.bstar,
+                orbit0,
+            )
         }
         .map_err(|e| tle_err(format!("SGP4 rejected the elements: {e}")))?;
         let n_rad_s = el.mean_motion_rev_day * 2.0 * PI / 86_400.0;
@@ -533,7 +646,10 @@ impl Sgp4Orbit {
     /// Raw TEME state at `tsince_min` minutes after the epoch, with the validity checks of
     /// the module documentation applied to this one sample (not sticky).
     pub fn teme_at_minutes(&self, tsince_min: f64) -> std::result::Result<TemeState, Invalid> {
-        match self.constants.propagate(sgp4::MinutesSinceEpoch(tsince_min)) {
+        match self
+            .constants
+            .propagate(sgp4::MinutesSinceEpoch(tsince_min))
+        {
             Ok(p) => {
                 let r = p.position;
                 let rn = geo::norm(r);
@@ -554,7 +670,10 @@ impl Sgp4Orbit {
         self.constants
             .propagate_afspc_compatibility_mode(sgp4::MinutesSinceEpoch(tsince_min))
             .ok()
-            .map(|p| TemeState { r: p.position, v: p.velocity })
+            .map(|p| TemeState {
+                r: p.position,
+                v: p.velocity,
+            })
     }
 
     /// Minutes since epoch of a Unix time.
@@ -569,7 +688,9 @@ impl Sgp4Orbit {
 
     /// GMST (radians) at a UTC Unix time, evaluated at UT1 = UTC + `ut1_minus_utc_s`.
     pub fn gmst(&self, unix_ms: f64) -> f64 {
-        geo::gmst_rad(geo::jd_from_unix_ms(unix_ms + self.ut1_minus_utc_s * 1000.0))
+        geo::gmst_rad(geo::jd_from_unix_ms(
+            unix_ms + self.ut1_minus_utc_s * 1000.0,
+        ))
     }
 
     /// Earth-fixed position (km) and velocity (km/s, Earth-fixed frame) at a Unix time.
@@ -606,7 +727,11 @@ impl Sgp4Orbit {
             if done {
                 return None;
             }
-            let next = if (to_ms - prev).abs() <= step { to_ms } else { prev + dir * step };
+            let next = if (to_ms - prev).abs() <= step {
+                to_ms
+            } else {
+                prev + dir * step
+            };
             if let Err(e) = self.teme_at(next) {
                 // Refine [prev valid, next invalid] to 1 s.
                 let (mut a, mut b, mut why) = (prev, next, e);
@@ -660,7 +785,9 @@ impl Sgp4Orbit {
     /// that time.
     pub fn state_checked(&self, unix_ms: f64) -> Result<TemeState> {
         match self.valid_span(unix_ms, unix_ms) {
-            Ok(_) => self.teme_at(unix_ms).map_err(|w| invalid_error(w, unix_ms, unix_ms)),
+            Ok(_) => self
+                .teme_at(unix_ms)
+                .map_err(|w| invalid_error(w, unix_ms, unix_ms)),
             Err((t, w)) => Err(invalid_error(w, t, unix_ms)),
         }
     }
@@ -672,7 +799,9 @@ pub const EARTH_ROTATION_RAD_S: f64 = 7.292_115_146_706_979e-5;
 /// The core error for an invalid state first seen at `since_ms` and asked at `at_ms`.
 pub fn invalid_error(w: Invalid, since_ms: f64, at_ms: f64) -> Error {
     let iso = |ms: f64| {
-        chrono::DateTime::from_timestamp_millis(ms.round() as i64).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_else(|| format!("{ms} ms"))
+        chrono::DateTime::from_timestamp_millis(ms.round() as i64)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_else(|| format!("{ms} ms"))
     };
     match w {
         Invalid::Decayed => Error::new(Code::Decayed, format!("the satellite has decayed (SGP4 invalid since {}); asked for {}", iso(since_ms), iso(at_ms))),
@@ -728,10 +857,19 @@ mod tests {
         assert_eq!(e0.epoch_unix_ms(), 946_641_600_000.0);
         // Export: years outside [1957, 2056] are refused.
         let y2057 = 2_745_532_800_000.0; // 2057-01-01T00:00Z = JD 2472364.5
-        assert_eq!(format_tle_epoch(y2057).unwrap_err().code, Code::EpochOutOfRange);
+        assert_eq!(
+            format_tle_epoch(y2057).unwrap_err().code,
+            Code::EpochOutOfRange
+        );
         let y1956 = -410_313_600_000.0; // 1956-12-31T00:00Z = JD 2435838.5
-        assert_eq!(format_tle_epoch(y1956).unwrap_err().code, Code::EpochOutOfRange);
-        assert_eq!(format_tle_epoch(e56.epoch_unix_ms()).unwrap(), "56366.50000000");
+        assert_eq!(
+            format_tle_epoch(y1956).unwrap_err().code,
+            Code::EpochOutOfRange
+        );
+        assert_eq!(
+            format_tle_epoch(e56.epoch_unix_ms()).unwrap(),
+            "56366.50000000"
+        );
     }
 
     #[test]
@@ -751,17 +889,30 @@ mod tests {
         assert_eq!(err.code, Code::InvalidTle);
         assert!(err.message.contains("columns 54-61"), "{}", err.message);
         // A blank B* in a full line (checksum recomputed) is an error naming the columns.
-        let mut l1 = "1 90005U 24001F   24001.00000000 -.00000295 -12345-5          0    1".to_string();
+        let mut l1 =
+            "1 90005U 24001F   24001.00000000 -.00000295 -12345-5          0    1".to_string();
         l1.push(char::from(b'0' + tle_checksum(&l1) as u8));
-        let err = parse_tle_lines(&[&l1, "2 90005  19.0000  30.0000 7000000 140.0000 300.0000  2.25000000    14"]).unwrap_err();
-        assert!(err.message.contains("line 1 columns 54-61"), "{}", err.message);
+        let err = parse_tle_lines(&[
+            &l1,
+            "2 90005  19.0000  30.0000 7000000 140.0000 300.0000  2.25000000    14",
+        ])
+        .unwrap_err();
+        assert!(
+            err.message.contains("line 1 columns 54-61"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn malformed_tles() {
         let bad_sum = LEO_REF[0].replace("9994", "9995");
         let e = parse_tle_lines(&[&bad_sum, LEO_REF[1]]).unwrap_err();
-        assert!(e.code == Code::InvalidTle && e.message.contains("checksum"), "{}", e.message);
+        assert!(
+            e.code == Code::InvalidTle && e.message.contains("checksum"),
+            "{}",
+            e.message
+        );
         let e = parse_tle_lines(&[&LEO_REF[0][..60], LEO_REF[1]]).unwrap_err();
         assert!(e.message.contains("69 characters"), "{}", e.message);
         let e = parse_tle_lines(&[LEO_REF[0]]).unwrap_err();
@@ -794,10 +945,17 @@ mod tests {
         assert!(o.state_checked(e).is_ok());
         assert!(o.state_checked(e + 5.0 * day).is_ok());
         let (t_decay, _) = o.first_invalid_between(e, e + 900.0 * day).expect("decays");
-        assert!(t_decay > e + 5.0 * day && t_decay < e + 11.0 * day, "{}", (t_decay - e) / day);
+        assert!(
+            t_decay > e + 5.0 * day && t_decay < e + 11.0 * day,
+            "{}",
+            (t_decay - e) / day
+        );
         for d in [11.0, 21.0, 39.0, 900.0] {
             let err = o.state_checked(e + d * day).unwrap_err();
-            assert!(matches!(err.code, Code::Decayed | Code::ImplausibleState), "day {d}: {err}");
+            assert!(
+                matches!(err.code, Code::Decayed | Code::ImplausibleState),
+                "day {d}: {err}"
+            );
         }
     }
 }

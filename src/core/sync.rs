@@ -70,20 +70,37 @@ impl Station {
     /// # Errors
     /// `ERR_INVALID_ARG` naming the field: negative or non-finite rates, mask outside
     /// [0, 90), empty name (position ranges are checked by `Geodetic::new`).
-    pub fn new(name: &str, geodetic: Geodetic, uplink_mbps: f64, downlink_mbps: f64, min_elevation_deg: f64) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        geodetic: Geodetic,
+        uplink_mbps: f64,
+        downlink_mbps: f64,
+        min_elevation_deg: f64,
+    ) -> Result<Self> {
         let g = Geodetic::new(geodetic.lat_deg, geodetic.lon_deg, geodetic.alt_km)?;
         if name.is_empty() {
-            return Err(Error::invalid_arg("station name must be a non-empty string, got ''"));
+            return Err(Error::invalid_arg(
+                "station name must be a non-empty string, got ''",
+            ));
         }
         for (n, v) in [("uplinkMbps", uplink_mbps), ("downlinkMbps", downlink_mbps)] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid_arg(format!("{n} of station '{name}' must be a finite number ≥ 0, got {v}")));
+                return Err(Error::invalid_arg(format!(
+                    "{n} of station '{name}' must be a finite number ≥ 0, got {v}"
+                )));
             }
         }
         if !(min_elevation_deg.is_finite() && (0.0..90.0).contains(&min_elevation_deg)) {
             return Err(Error::invalid_arg(format!("minElevationDeg of station '{name}' must be within [0, 90), got {min_elevation_deg}")));
         }
-        Ok(Station { name: name.to_string(), geodetic: g, uplink_mbps, downlink_mbps, min_elevation_deg, observer: Observer::new(g) })
+        Ok(Station {
+            name: name.to_string(),
+            geodetic: g,
+            uplink_mbps,
+            downlink_mbps,
+            min_elevation_deg,
+            observer: Observer::new(g),
+        })
     }
 
     /// The station's observer (ECEF position and local frame).
@@ -118,7 +135,11 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { ut1_minus_utc_s: 0.0, min_step_s: 10.0, rate_model: RateModel::Constant }
+        SearchOptions {
+            ut1_minus_utc_s: 0.0,
+            min_step_s: 10.0,
+            rate_model: RateModel::Constant,
+        }
     }
 }
 
@@ -172,7 +193,11 @@ pub struct Sample {
 }
 
 /// Earth-fixed state at `t_ms` (UT1 = UTC + dut1).
-pub fn ecef_state(orbit: &Sgp4Orbit, t_ms: f64, dut1_s: f64) -> std::result::Result<(Vec3, Vec3), Invalid> {
+pub fn ecef_state(
+    orbit: &Sgp4Orbit,
+    t_ms: f64,
+    dut1_s: f64,
+) -> std::result::Result<(Vec3, Vec3), Invalid> {
     let s = orbit.teme_at(t_ms)?;
     let g = geo::gmst_rad(geo::jd_from_unix_ms(t_ms + dut1_s * 1000.0));
     let r = geo::teme_to_ecef(s.r, g);
@@ -181,11 +206,21 @@ pub fn ecef_state(orbit: &Sgp4Orbit, t_ms: f64, dut1_s: f64) -> std::result::Res
     Ok((r, [v0[0] + w * r[1], v0[1] - w * r[0], v0[2]]))
 }
 
-fn sample(orbit: &Sgp4Orbit, obs: &Observer, t_ms: f64, dut1: f64) -> std::result::Result<Sample, Invalid> {
+fn sample(
+    orbit: &Sgp4Orbit,
+    obs: &Observer,
+    t_ms: f64,
+    dut1: f64,
+) -> std::result::Result<Sample, Invalid> {
     let (r, v) = ecef_state(orbit, t_ms, dut1)?;
     let d = geo::sub(r, obs.ecef);
     let range = geo::norm(d);
-    Ok(Sample { ecef: r, vel: v, el_deg: obs.sin_elevation(r).asin().to_degrees(), range_km: range })
+    Ok(Sample {
+        ecef: r,
+        vel: v,
+        el_deg: obs.sin_elevation(r).asin().to_degrees(),
+        range_km: range,
+    })
 }
 
 /// Lower bound on the time (s) for the elevation to change by `delta_rad`.
@@ -213,7 +248,11 @@ fn osculating_perigee(orbit: &Sgp4Orbit, t_ms: f64) -> Option<f64> {
     let r = geo::norm(s.r);
     let v2 = geo::dot(s.v, s.v);
     let a = 1.0 / (2.0 / r - v2 / WGS72_MU);
-    let h = [s.r[1] * s.v[2] - s.r[2] * s.v[1], s.r[2] * s.v[0] - s.r[0] * s.v[2], s.r[0] * s.v[1] - s.r[1] * s.v[0]];
+    let h = [
+        s.r[1] * s.v[2] - s.r[2] * s.v[1],
+        s.r[2] * s.v[0] - s.r[0] * s.v[2],
+        s.r[0] * s.v[1] - s.r[1] * s.v[0],
+    ];
     let p = geo::dot(h, h) / WGS72_MU;
     let e = (1.0 - p / a).max(0.0).sqrt();
     (a.is_finite() && a > 0.0).then_some(a * (1.0 - e))
@@ -241,13 +280,26 @@ fn bounds(orbit: &Sgp4Orbit, st: &Station, perigee_km: f64) -> Bounds {
     let v_p = (WGS72_MU * (2.0 / rp - 1.0 / a.max(rp))).max(0.0).sqrt();
     let v_max = 1.03 * v_p + EARTH_ROTATION_RAD_S * ra;
     let m = (st.min_elevation_deg + 0.25).min(90.0).to_radians();
-    let rho_out = ((rp * rp - rs * rs * m.cos() * m.cos()).max(0.0).sqrt() - rs * m.sin()).max(rp - rs).max(1.0);
+    let rho_out = ((rp * rp - rs * rs * m.cos() * m.cos()).max(0.0).sqrt() - rs * m.sin())
+        .max(rp - rs)
+        .max(1.0);
     let rho_in = (rp - rs).max(1.0);
-    Bounds { v_max, rho_out, rho_in, cap_in_s: orbit.period_min * 60.0 / 100.0 }
+    Bounds {
+        v_max,
+        rho_out,
+        rho_in,
+        cap_in_s: orbit.period_min * 60.0 / 100.0,
+    }
 }
 
 /// Finds the root of `f` in [a, b] given f(a) and f(b) of opposite signs (Illinois), to 1 ms.
-fn refine_crossing(f: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut fa: f64, mut b: f64, mut fb: f64) -> f64 {
+fn refine_crossing(
+    f: &dyn Fn(f64) -> Option<f64>,
+    mut a: f64,
+    mut fa: f64,
+    mut b: f64,
+    mut fb: f64,
+) -> f64 {
     let mut side = 0i32;
     for _ in 0..100 {
         if (b - a).abs() <= 1.0 {
@@ -320,6 +372,7 @@ fn maximise(f: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> Option<(f
 
 /// Contact windows of one satellite with one station over [t0, t1] (Unix ms), sorted.
 /// `valid_to` is the last instant at which the orbit is valid (decay), ≤ t1.
+#[allow(clippy::too_many_arguments)]
 fn station_windows(
     sat_id: &str,
     orbit: &Sgp4Orbit,
@@ -336,13 +389,19 @@ fn station_windows(
     let b = bounds(orbit, st, perigee_floor(orbit, t0, t1));
     let el = |t: f64| sample(orbit, &obs, t, dut1).ok().map(|s| s.el_deg - m);
     let mut out = Vec::new();
-    let Ok(mut s) = sample(orbit, &obs, t0, dut1) else { return out };
+    let Ok(mut s) = sample(orbit, &obs, t0, dut1) else {
+        return out;
+    };
     let mut t = t0;
     let mut in_pass = s.el_deg >= m;
     let mut start = t0;
     let mut clipped_start = in_pass;
     // Samples inside the current pass: (t, elevation − mask).
-    let mut pts: Vec<(f64, f64)> = if in_pass { vec![(t0, s.el_deg - m)] } else { Vec::new() };
+    let mut pts: Vec<(f64, f64)> = if in_pass {
+        vec![(t0, s.el_deg - m)]
+    } else {
+        Vec::new()
+    };
     let floor_ms = opts.min_step_s * 1000.0;
     loop {
         if t >= t1 {
@@ -360,7 +419,20 @@ fn station_windows(
             // SGP4 became invalid inside the span: the search ends here (sticky decay).
             if in_pass {
                 pts.push((t, s.el_deg - m));
-                out.push(close(sat_id, orbit, st_index, st, &el, start, t, clipped_start, true, true, &pts, opts));
+                out.push(close(
+                    sat_id,
+                    orbit,
+                    st_index,
+                    st,
+                    &el,
+                    start,
+                    t,
+                    clipped_start,
+                    true,
+                    true,
+                    &pts,
+                    opts,
+                ));
             }
             return out;
         };
@@ -375,7 +447,20 @@ fn station_windows(
                 pts.push((tn, sn.el_deg - m));
             } else {
                 pts.push((tc, 0.0));
-                out.push(close(sat_id, orbit, st_index, st, &el, start, tc, clipped_start, false, false, &pts, opts));
+                out.push(close(
+                    sat_id,
+                    orbit,
+                    st_index,
+                    st,
+                    &el,
+                    start,
+                    tc,
+                    clipped_start,
+                    false,
+                    false,
+                    &pts,
+                    opts,
+                ));
                 pts.clear();
             }
             in_pass = now_in;
@@ -387,7 +472,20 @@ fn station_windows(
     }
     if in_pass {
         let by_decay = t1 < t1_requested;
-        out.push(close(sat_id, orbit, st_index, st, &el, start, t1, clipped_start, true, by_decay, &pts, opts));
+        out.push(close(
+            sat_id,
+            orbit,
+            st_index,
+            st,
+            &el,
+            start,
+            t1,
+            clipped_start,
+            true,
+            by_decay,
+            &pts,
+            opts,
+        ));
     }
     out
 }
@@ -419,7 +517,11 @@ fn close(
     }
     if pts.len() >= 2 {
         let a = if k > 0 { pts[k - 1].0 } else { pts[k].0 };
-        let b = if k + 1 < pts.len() { pts[k + 1].0 } else { pts[k].0 };
+        let b = if k + 1 < pts.len() {
+            pts[k + 1].0
+        } else {
+            pts[k].0
+        };
         let a = a.max(start);
         let b = b.min(end);
         if b > a {
@@ -438,7 +540,11 @@ fn close(
     let m = st.min_elevation_deg;
     let dur_s = (end - start) / 1000.0;
     let obs = st.observer;
-    let range_at = |t: f64| sample(orbit, &obs, t, opts.ut1_minus_utc_s).map(|s| s.range_km).unwrap_or(f64::INFINITY);
+    let range_at = |t: f64| {
+        sample(orbit, &obs, t, opts.ut1_minus_utc_s)
+            .map(|s| s.range_km)
+            .unwrap_or(f64::INFINITY)
+    };
     let (down, up) = match opts.rate_model {
         RateModel::Constant => (st.downlink_mbps * dur_s / 8.0, st.uplink_mbps * dur_s / 8.0),
         RateModel::LinkBudget { reference_range_km } => {
@@ -449,11 +555,24 @@ fn close(
                 let t = start + h * i as f64;
                 let rho = range_at(t);
                 let f = (reference_range_km / rho).powi(2).min(1.0);
-                let w = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
                 acc += w * f;
             }
-            let frac = if n > 0 && h > 0.0 { acc * h / 3.0 / (end - start) } else { 1.0 };
-            (st.downlink_mbps * frac * dur_s / 8.0, st.uplink_mbps * frac * dur_s / 8.0)
+            let frac = if n > 0 && h > 0.0 {
+                acc * h / 3.0 / (end - start)
+            } else {
+                1.0
+            };
+            (
+                st.downlink_mbps * frac * dur_s / 8.0,
+                st.uplink_mbps * frac * dur_s / 8.0,
+            )
         }
     };
     Window {
@@ -482,10 +601,15 @@ pub const MAX_DURATION_HOURS: f64 = 366.0 * 24.0;
 /// or when the start is not finite.
 pub fn check_span(start_ms: f64, duration_hours: f64) -> Result<(f64, f64)> {
     if !start_ms.is_finite() {
-        return Err(Error::invalid_arg(format!("startTime must be a valid Date, got {start_ms}")));
+        return Err(Error::invalid_arg(format!(
+            "startTime must be a valid Date, got {start_ms}"
+        )));
     }
-    if !(duration_hours.is_finite() && duration_hours > 0.0 && duration_hours <= MAX_DURATION_HOURS) {
-        return Err(Error::invalid_arg(format!("durationHours must be > 0 and ≤ {MAX_DURATION_HOURS} (one year), got {duration_hours}")));
+    if !(duration_hours.is_finite() && duration_hours > 0.0 && duration_hours <= MAX_DURATION_HOURS)
+    {
+        return Err(Error::invalid_arg(format!(
+            "durationHours must be > 0 and ≤ {MAX_DURATION_HOURS} (one year), got {duration_hours}"
+        )));
     }
     Ok((start_ms, start_ms + duration_hours * 3_600_000.0))
 }
@@ -497,8 +621,17 @@ pub fn check_span(start_ms: f64, duration_hours: f64) -> Result<(f64, f64)> {
 /// `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` when the satellite is invalid over the whole
 /// span. When it becomes invalid inside the span, windows stop there (the last one is
 /// flagged `ends_by_decay`).
-pub fn satellite_windows(sat_id: &str, orbit: &Sgp4Orbit, stations: &[Station], t0: f64, t1: f64, opts: &SearchOptions) -> Result<Vec<Window>> {
-    let (lo, hi) = orbit.valid_span(t0, t1).map_err(|(t, w)| invalid_error(w, t, t0))?;
+pub fn satellite_windows(
+    sat_id: &str,
+    orbit: &Sgp4Orbit,
+    stations: &[Station],
+    t0: f64,
+    t1: f64,
+    opts: &SearchOptions,
+) -> Result<Vec<Window>> {
+    let (lo, hi) = orbit
+        .valid_span(t0, t1)
+        .map_err(|(t, w)| invalid_error(w, t, t0))?;
     let mut out: Vec<Window> = Vec::new();
     for (i, st) in stations.iter().enumerate() {
         let mut w = station_windows(sat_id, orbit, i, st, lo, hi, t1, opts);
@@ -513,7 +646,11 @@ pub fn satellite_windows(sat_id: &str, orbit: &Sgp4Orbit, stations: &[Station], 
         }
         out.append(&mut w);
     }
-    out.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms).then(a.station_index.cmp(&b.station_index)));
+    out.sort_by(|a, b| {
+        a.start_ms
+            .total_cmp(&b.start_ms)
+            .then(a.station_index.cmp(&b.station_index))
+    });
     Ok(out)
 }
 
@@ -566,14 +703,23 @@ pub fn constellation_windows(
     }
     let mut idx: Vec<usize> = (0..windows.len()).collect();
     idx.sort_by(|&a, &b| {
-        windows[a].start_ms.total_cmp(&windows[b].start_ms).then(order[a].cmp(&order[b])).then(windows[a].station_index.cmp(&windows[b].station_index))
+        windows[a]
+            .start_ms
+            .total_cmp(&windows[b].start_ms)
+            .then(order[a].cmp(&order[b]))
+            .then(windows[a].station_index.cmp(&windows[b].station_index))
     });
     let windows = idx.into_iter().map(|i| windows[i].clone()).collect();
     ConstellationWindows { windows, failures }
 }
 
 /// Look angles of a satellite from a station at `t_ms`, with the sticky validity check.
-pub fn look_angles(orbit: &Sgp4Orbit, st: &Station, t_ms: f64, dut1: f64) -> Result<(geo::LookAngles, Vec3)> {
+pub fn look_angles(
+    orbit: &Sgp4Orbit,
+    st: &Station,
+    t_ms: f64,
+    dut1: f64,
+) -> Result<(geo::LookAngles, Vec3)> {
     orbit.state_checked(t_ms)?;
     let (r, _) = ecef_state(orbit, t_ms, dut1).map_err(|w| invalid_error(w, t_ms, t_ms))?;
     Ok((st.observer.look(r), r))
@@ -590,7 +736,10 @@ mod tests {
             .filter(|l| !l.starts_with('#'))
             .map(|l| {
                 let p: Vec<&str> = l.split('|').collect();
-                (p[0].to_string(), Sgp4Orbit::new(parse_tle_lines(&[p[1], p[2]]).unwrap()).unwrap())
+                (
+                    p[0].to_string(),
+                    Sgp4Orbit::new(parse_tle_lines(&[p[1], p[2]]).unwrap()).unwrap(),
+                )
             })
             .collect()
     }
@@ -599,7 +748,10 @@ mod tests {
     fn sgp4_teme_matches_skyfield_reference() {
         let sats = tles();
         let mut n = 0;
-        for l in include_str!("testdata/teme_public.txt").lines().filter(|l| !l.starts_with('#')) {
+        for l in include_str!("testdata/teme_public.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+        {
             let p: Vec<&str> = l.split('|').collect();
             let o = &sats.iter().find(|s| s.0 == p[0]).unwrap().1;
             let t: f64 = p[1].parse().unwrap();
@@ -607,8 +759,20 @@ mod tests {
             let r: Vec<f64> = p[3].split(' ').map(|x| x.parse().unwrap()).collect();
             let v: Vec<f64> = p[4].split(' ').map(|x| x.parse().unwrap()).collect();
             for i in 0..3 {
-                assert!((st.r[i] - r[i]).abs() <= 1e-6, "{} t={t} r[{i}] {} vs {}", p[0], st.r[i], r[i]);
-                assert!((st.v[i] - v[i]).abs() <= 1e-9, "{} t={t} v[{i}] {} vs {}", p[0], st.v[i], v[i]);
+                assert!(
+                    (st.r[i] - r[i]).abs() <= 1e-6,
+                    "{} t={t} r[{i}] {} vs {}",
+                    p[0],
+                    st.r[i],
+                    r[i]
+                );
+                assert!(
+                    (st.v[i] - v[i]).abs() <= 1e-9,
+                    "{} t={t} v[{i}] {} vs {}",
+                    p[0],
+                    st.v[i],
+                    v[i]
+                );
             }
             n += 1;
         }
@@ -619,7 +783,8 @@ mod tests {
     fn sgp4_published_verification_vectors() {
         // Vallado et al. (2006) "Revisiting Spacetrack Report #3", SGP4-VER.TLE / tcppver.out,
         // as used by the sgp4 crate's test suite (AFSPC mode).
-        let cases: [(&str, &str, f64, [f64; 3], [f64; 3]); 3] = [
+        type Case<'a> = (&'a str, &'a str, f64, [f64; 3], [f64; 3]);
+        let cases: [Case; 3] = [
             (
                 "1 00005U 58002B   00179.78495062  .00000023  00000-0  28098-4 0  4753",
                 "2 00005  34.2682 348.7242 1859667 331.7664  19.3264 10.82419157413667",
@@ -646,8 +811,16 @@ mod tests {
             let o = Sgp4Orbit::new_afspc(parse_tle_lines(&[l1, l2]).unwrap()).unwrap();
             let s = o.teme_at_minutes_afspc(t).unwrap();
             for i in 0..3 {
-                assert!((s.r[i] - r[i]).abs() < 1e-6, "{l1} t={t} r {:?} vs {r:?}", s.r);
-                assert!((s.v[i] - v[i]).abs() < 1e-9, "{l1} t={t} v {:?} vs {v:?}", s.v);
+                assert!(
+                    (s.r[i] - r[i]).abs() < 1e-6,
+                    "{l1} t={t} r {:?} vs {r:?}",
+                    s.r
+                );
+                assert!(
+                    (s.v[i] - v[i]).abs() < 1e-9,
+                    "{l1} t={t} v {:?} vs {v:?}",
+                    s.v
+                );
             }
         }
     }
@@ -656,22 +829,44 @@ mod tests {
     fn topocentric_matches_skyfield_reference() {
         let sats = tles();
         let mut n = 0;
-        for l in include_str!("testdata/topocentric_public.txt").lines().filter(|l| !l.starts_with('#')) {
+        for l in include_str!("testdata/topocentric_public.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+        {
             let p: Vec<&str> = l.split('|').collect();
             let o = &sats.iter().find(|s| s.0 == p[0]).unwrap().1;
             let g: Vec<f64> = p[1].split(' ').map(|x| x.parse().unwrap()).collect();
-            let st = Station::new("x", Geodetic { lat_deg: g[0], lon_deg: g[1], alt_km: g[2] / 1000.0 }, 1.0, 1.0, 0.0).unwrap();
+            let st = Station::new(
+                "x",
+                Geodetic {
+                    lat_deg: g[0],
+                    lon_deg: g[1],
+                    alt_km: g[2] / 1000.0,
+                },
+                1.0,
+                1.0,
+                0.0,
+            )
+            .unwrap();
             let t: f64 = p[2].parse().unwrap();
             let want: Vec<f64> = p[3].split(' ').map(|x| x.parse().unwrap()).collect();
             // Skyfield used UT1 − UTC = −0.033 s in this window.
             let (la, _) = look_angles(o, &st, t, -0.033).unwrap();
             let daz = geo::wrap_deg_180(la.azimuth_deg - want[0]).abs();
             assert!(la.elevation_deg.is_finite());
-            assert!((la.elevation_deg - want[1]).abs() < 0.01, "{l}: el {}", la.elevation_deg);
+            assert!(
+                (la.elevation_deg - want[1]).abs() < 0.01,
+                "{l}: el {}",
+                la.elevation_deg
+            );
             if want[1] < 89.0 {
                 assert!(daz < 0.01, "{l}: az {}", la.azimuth_deg);
             }
-            assert!((la.range_km - want[2]).abs() < 0.05, "{l}: range {}", la.range_km);
+            assert!(
+                (la.range_km - want[2]).abs() < 0.05,
+                "{l}: range {}",
+                la.range_km
+            );
             n += 1;
         }
         assert_eq!(n, 120);
@@ -698,17 +893,47 @@ mod tests {
         })
         .unwrap();
         let o = Sgp4Orbit::new(el).unwrap();
-        let st = Station::new("eq", Geodetic { lat_deg: 0.0, lon_deg: 0.0, alt_km: 0.0 }, 1.0, 8.0, 0.0).unwrap();
-        let w = satellite_windows("s", &o, std::slice::from_ref(&st), epoch, epoch + 12.0 * 3.6e6, &SearchOptions::default()).unwrap();
+        let st = Station::new(
+            "eq",
+            Geodetic {
+                lat_deg: 0.0,
+                lon_deg: 0.0,
+                alt_km: 0.0,
+            },
+            1.0,
+            8.0,
+            0.0,
+        )
+        .unwrap();
+        let w = satellite_windows(
+            "s",
+            &o,
+            std::slice::from_ref(&st),
+            epoch,
+            epoch + 12.0 * 3.6e6,
+            &SearchOptions::default(),
+        )
+        .unwrap();
         let n = (WGS72_MU / (a * a * a)).sqrt();
         let psi = (6378.137f64 / a).acos();
         let expect = 2.0 * psi / (n - EARTH_ROTATION_RAD_S);
-        let full: Vec<&Window> = w.iter().filter(|x| !x.clipped_start && !x.clipped_end).collect();
+        let full: Vec<&Window> = w
+            .iter()
+            .filter(|x| !x.clipped_start && !x.clipped_end)
+            .collect();
         assert!(!full.is_empty());
         for x in full {
             let rel = (x.duration_s() - expect).abs() / expect;
-            assert!(rel < 0.01, "duration {} vs analytic {expect}", x.duration_s());
-            assert!((x.max_elevation_deg - 90.0).abs() < 0.5, "{}", x.max_elevation_deg);
+            assert!(
+                rel < 0.01,
+                "duration {} vs analytic {expect}",
+                x.duration_s()
+            );
+            assert!(
+                (x.max_elevation_deg - 90.0).abs() < 0.5,
+                "{}",
+                x.max_elevation_deg
+            );
             assert!((x.downlink_mb - x.duration_s()).abs() < 1e-9); // 8 Mbps → 1 MB/s
         }
     }
@@ -719,10 +944,22 @@ mod tests {
         // must be one of ours with AOS/LOS within 1 s, and ours must not contain passes
         // the scan does not see (beyond passes shorter than the scan's 1 s resolution).
         let sets: [(&str, &str); 4] = [
-            ("1 90001U 24001A   24001.50000000  .00016717  00000-0  10270-3 0  9994", "2 90001  51.6416 247.4627 0006703 130.5360 325.0288 15.50000000    11"),
-            ("1 90008U 24001E   24001.00000000  .00002000  00000-0  10000-3 0    11", "2 90008  97.6000 200.0000 0008000 100.0000 260.0000 15.20000000    19"),
-            ("1 99001U 24001A   24001.00000000  .00150000  00000-0  50000-2 0  9996", "2 99001  97.5000  10.0000 0005000  90.0000 270.0000 15.90000000    12"),
-            ("1 90007U 24001D   24001.00000000  .00000100  00000-0  10000-3 0    19", "2 90007  63.4000  10.0000 7400000 270.0000   0.0000  2.00600000    11"),
+            (
+                "1 90001U 24001A   24001.50000000  .00016717  00000-0  10270-3 0  9994",
+                "2 90001  51.6416 247.4627 0006703 130.5360 325.0288 15.50000000    11",
+            ),
+            (
+                "1 90008U 24001E   24001.00000000  .00002000  00000-0  10000-3 0    11",
+                "2 90008  97.6000 200.0000 0008000 100.0000 260.0000 15.20000000    19",
+            ),
+            (
+                "1 99001U 24001A   24001.00000000  .00150000  00000-0  50000-2 0  9996",
+                "2 99001  97.5000  10.0000 0005000  90.0000 270.0000 15.90000000    12",
+            ),
+            (
+                "1 90007U 24001D   24001.00000000  .00000100  00000-0  10000-3 0    19",
+                "2 90007  63.4000  10.0000 7400000 270.0000   0.0000  2.00600000    11",
+            ),
         ];
         let t0 = 1_704_067_200_000.0 + 86_400_000.0; // 2024-01-02T00:00Z
         let t1 = t0 + 86_400_000.0;
@@ -730,13 +967,34 @@ mod tests {
         for (l1, l2) in sets {
             let o = Sgp4Orbit::new(parse_tle_lines(&[l1, l2]).unwrap()).unwrap();
             for &(lat, lon, mask) in &[(45.0, 10.0, 0.0), (0.0, 0.0, 30.0), (-70.0, 100.0, 60.0)] {
-                let st = Station::new("s", Geodetic { lat_deg: lat, lon_deg: lon, alt_km: 0.0 }, 1.0, 1.0, mask).unwrap();
-                let ours = satellite_windows("x", &o, std::slice::from_ref(&st), t0, t1, &SearchOptions::default()).unwrap();
+                let st = Station::new(
+                    "s",
+                    Geodetic {
+                        lat_deg: lat,
+                        lon_deg: lon,
+                        alt_km: 0.0,
+                    },
+                    1.0,
+                    1.0,
+                    mask,
+                )
+                .unwrap();
+                let ours = satellite_windows(
+                    "x",
+                    &o,
+                    std::slice::from_ref(&st),
+                    t0,
+                    t1,
+                    &SearchOptions::default(),
+                )
+                .unwrap();
                 let mut scan: Vec<(f64, f64)> = Vec::new();
                 let mut open: Option<f64> = None;
                 let mut t = t0;
                 while t <= t1 {
-                    let up = sample(&o, &st.observer, t, 0.0).map(|s| s.el_deg >= mask).unwrap_or(false);
+                    let up = sample(&o, &st.observer, t, 0.0)
+                        .map(|s| s.el_deg >= mask)
+                        .unwrap_or(false);
                     match (up, open) {
                         (true, None) => open = Some(t),
                         (false, Some(a)) => {
@@ -755,13 +1013,27 @@ mod tests {
                         continue;
                     }
                     let m = ours.iter().find(|w| w.start_ms <= b && w.end_ms >= a);
-                    let w = m.unwrap_or_else(|| panic!("{l1} from ({lat},{lon}) mask {mask}: pass {a}..{b} missed"));
-                    assert!((w.start_ms - a).abs() <= 1000.0 && (w.end_ms - b).abs() <= 1000.0, "{l1}: ours {}..{} vs scan {a}..{b}", w.start_ms, w.end_ms);
+                    let w = m.unwrap_or_else(|| {
+                        panic!("{l1} from ({lat},{lon}) mask {mask}: pass {a}..{b} missed")
+                    });
+                    assert!(
+                        (w.start_ms - a).abs() <= 1000.0 && (w.end_ms - b).abs() <= 1000.0,
+                        "{l1}: ours {}..{} vs scan {a}..{b}",
+                        w.start_ms,
+                        w.end_ms
+                    );
                     checked += 1;
                 }
                 for w in &ours {
-                    let seen = scan.iter().any(|&(a, b)| w.start_ms <= b + 1000.0 && w.end_ms >= a - 1000.0);
-                    assert!(seen || w.duration_s() < 1.0, "{l1}: extra window {}..{}", w.start_ms, w.end_ms);
+                    let seen = scan
+                        .iter()
+                        .any(|&(a, b)| w.start_ms <= b + 1000.0 && w.end_ms >= a - 1000.0);
+                    assert!(
+                        seen || w.duration_s() < 1.0,
+                        "{l1}: extra window {}..{}",
+                        w.start_ms,
+                        w.end_ms
+                    );
                 }
             }
         }
