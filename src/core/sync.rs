@@ -372,7 +372,7 @@ fn maximise(f: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> Option<(f
 
 /// Contact windows of one satellite with one station over [t0, t1] (Unix ms), sorted.
 /// `valid_to` is the last instant at which the orbit is valid (decay), ≤ t1.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, dead_code)]
 fn station_windows(
     sat_id: &str,
     orbit: &Sgp4Orbit,
@@ -486,6 +486,172 @@ fn station_windows(
             &pts,
             opts,
         ));
+    }
+    out
+}
+
+/// Per-station state of the lock-step search.
+struct Track {
+    in_pass: bool,
+    start: f64,
+    clipped_start: bool,
+    el: f64,
+    range: f64,
+    pts: Vec<(f64, f64)>,
+}
+
+/// Windows of one satellite with every station over [t0, t1], in lock step: one SGP4
+/// propagation per sample time serves every station; the step is the smallest of the
+/// stations' safe steps (each as in [`station_windows`]), so the guarantee holds for each.
+#[allow(clippy::too_many_arguments)]
+fn all_station_windows(
+    sat_id: &str,
+    orbit: &Sgp4Orbit,
+    stations: &[Station],
+    t0: f64,
+    t1: f64,
+    t1_requested: f64,
+    opts: &SearchOptions,
+) -> Vec<Window> {
+    let dut1 = opts.ut1_minus_utc_s;
+    let pf = perigee_floor(orbit, t0, t1);
+    let bs: Vec<Bounds> = stations.iter().map(|st| bounds(orbit, st, pf)).collect();
+    let mut out = Vec::new();
+    let look = |r: Vec3, st: &Station| {
+        (
+            st.observer.sin_elevation(r).asin().to_degrees(),
+            geo::distance(r, st.observer.ecef),
+        )
+    };
+    let Ok((r0, _)) = ecef_state(orbit, t0, dut1) else {
+        return out;
+    };
+    let mut tr: Vec<Track> = stations
+        .iter()
+        .map(|st| {
+            let (el, range) = look(r0, st);
+            let m = st.min_elevation_deg;
+            let in_pass = el >= m;
+            Track {
+                in_pass,
+                start: t0,
+                clipped_start: in_pass,
+                el,
+                range,
+                pts: if in_pass {
+                    vec![(t0, el - m)]
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect();
+    let floor_ms = opts.min_step_s * 1000.0;
+    let mut t = t0;
+    while t < t1 {
+        let mut step = f64::INFINITY;
+        for (k, st) in stations.iter().enumerate() {
+            let x = &tr[k];
+            let b = &bs[k];
+            let delta = (x.el - st.min_elevation_deg).abs().to_radians();
+            let s = if x.in_pass {
+                (min_time_s(delta, x.range, b.rho_in, b.v_max) * 1000.0).min(b.cap_in_s * 1000.0)
+            } else {
+                min_time_s(delta, x.range, b.rho_out, b.v_max) * 1000.0
+            };
+            step = step.min(s.max(floor_ms));
+        }
+        let tn = (t + step).min(t1);
+        let Ok((rn, _)) = ecef_state(orbit, tn, dut1) else {
+            // SGP4 became invalid inside the span: the search ends here (sticky decay).
+            for (k, st) in stations.iter().enumerate() {
+                let x = &mut tr[k];
+                if x.in_pass {
+                    let m = st.min_elevation_deg;
+                    x.pts.push((t, x.el - m));
+                    let obs = st.observer;
+                    let el = |tt: f64| sample(orbit, &obs, tt, dut1).ok().map(|s| s.el_deg - m);
+                    out.push(close(
+                        sat_id,
+                        orbit,
+                        k,
+                        st,
+                        &el,
+                        x.start,
+                        t,
+                        x.clipped_start,
+                        true,
+                        true,
+                        &x.pts,
+                        opts,
+                    ));
+                }
+            }
+            return out;
+        };
+        for (k, st) in stations.iter().enumerate() {
+            let m = st.min_elevation_deg;
+            let (eln, rgn) = look(rn, st);
+            let x = &mut tr[k];
+            let now_in = eln >= m;
+            if now_in != x.in_pass {
+                let obs = st.observer;
+                let el = |tt: f64| sample(orbit, &obs, tt, dut1).ok().map(|s| s.el_deg - m);
+                let tc = refine_crossing(&el, t, x.el - m, tn, eln - m);
+                if now_in {
+                    x.start = tc;
+                    x.clipped_start = false;
+                    x.pts.clear();
+                    x.pts.push((tc, 0.0));
+                    x.pts.push((tn, eln - m));
+                } else {
+                    x.pts.push((tc, 0.0));
+                    out.push(close(
+                        sat_id,
+                        orbit,
+                        k,
+                        st,
+                        &el,
+                        x.start,
+                        tc,
+                        x.clipped_start,
+                        false,
+                        false,
+                        &x.pts,
+                        opts,
+                    ));
+                    x.pts.clear();
+                }
+                x.in_pass = now_in;
+            } else if x.in_pass {
+                x.pts.push((tn, eln - m));
+            }
+            x.el = eln;
+            x.range = rgn;
+        }
+        t = tn;
+    }
+    for (k, st) in stations.iter().enumerate() {
+        let x = &tr[k];
+        if x.in_pass {
+            let m = st.min_elevation_deg;
+            let obs = st.observer;
+            let el = |tt: f64| sample(orbit, &obs, tt, dut1).ok().map(|s| s.el_deg - m);
+            out.push(close(
+                sat_id,
+                orbit,
+                k,
+                st,
+                &el,
+                x.start,
+                t1,
+                x.clipped_start,
+                true,
+                t1 < t1_requested,
+                &x.pts,
+                opts,
+            ));
+        }
     }
     out
 }
@@ -632,19 +798,15 @@ pub fn satellite_windows(
     let (lo, hi) = orbit
         .valid_span(t0, t1)
         .map_err(|(t, w)| invalid_error(w, t, t0))?;
-    let mut out: Vec<Window> = Vec::new();
-    for (i, st) in stations.iter().enumerate() {
-        let mut w = station_windows(sat_id, orbit, i, st, lo, hi, t1, opts);
-        if lo > t0 {
-            // Valid only from `lo` (before the epoch the orbit was invalid): not a clip of
-            // the request, but keep the flag honest.
-            for x in w.iter_mut() {
-                if x.start_ms <= lo {
-                    x.clipped_start = true;
-                }
+    let mut out = all_station_windows(sat_id, orbit, stations, lo, hi, t1, opts);
+    if lo > t0 {
+        // Valid only from `lo` (before the epoch the orbit was invalid): not a clip of
+        // the request, but keep the flag honest.
+        for x in out.iter_mut() {
+            if x.start_ms <= lo {
+                x.clipped_start = true;
             }
         }
-        out.append(&mut w);
     }
     out.sort_by(|a, b| {
         a.start_ms
