@@ -372,7 +372,9 @@ fn maximise(f: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> Option<(f
 
 /// Contact windows of one satellite with one station over [t0, t1] (Unix ms), sorted.
 /// `valid_to` is the last instant at which the orbit is valid (decay), ≤ t1.
-#[allow(clippy::too_many_arguments, dead_code)]
+/// (Kept as the reference for the lock-step search, which must give the same windows.)
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
 fn station_windows(
     sat_id: &str,
     orbit: &Sgp4Orbit,
@@ -1200,5 +1202,57 @@ mod tests {
             }
         }
         assert!(checked > 20, "{checked}");
+    }
+
+    #[test]
+    fn lock_step_search_equals_per_station_search() {
+        let o = Sgp4Orbit::new(
+            parse_tle_lines(&[
+                "1 90001U 24001A   24001.50000000  .00016717  00000-0  10270-3 0  9994",
+                "2 90001  51.6416 247.4627 0006703 130.5360 325.0288 15.50000000    11",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        let stations: Vec<Station> = [
+            (45.0, 10.0, 0.0),
+            (0.0, 0.0, 10.0),
+            (-30.0, 115.0, 5.0),
+            (60.0, -150.0, 30.0),
+        ]
+        .iter()
+        .map(|&(a, b, m)| {
+            Station::new(
+                "s",
+                Geodetic {
+                    lat_deg: a,
+                    lon_deg: b,
+                    alt_km: 0.1,
+                },
+                1.0,
+                1.0,
+                m,
+            )
+            .unwrap()
+        })
+        .collect();
+        let t0 = 1_704_067_200_000.0 + 86_400_000.0;
+        let t1 = t0 + 3.0 * 86_400_000.0;
+        let opts = SearchOptions::default();
+        let all = satellite_windows("x", &o, &stations, t0, t1, &opts).unwrap();
+        let mut n = 0;
+        for (k, st) in stations.iter().enumerate() {
+            let one = station_windows("x", &o, k, st, t0, t1, t1, &opts);
+            let mine: Vec<&Window> = all.iter().filter(|w| w.station_index == k).collect();
+            assert_eq!(one.len(), mine.len());
+            for (a, b) in one.iter().zip(mine) {
+                assert!(
+                    (a.start_ms - b.start_ms).abs() <= 2.0 && (a.end_ms - b.end_ms).abs() <= 2.0
+                );
+                assert!((a.max_elevation_deg - b.max_elevation_deg).abs() < 1e-4);
+                n += 1;
+            }
+        }
+        assert!(n > 20, "{n}");
     }
 }
