@@ -35,7 +35,7 @@
 //! period so that culminations are bracketed.
 //!
 //! A sign change between samples is refined by bisection/secant (Illinois) to 1 ms;
-//! the culmination by golden-section search around the highest sample, to 1 ms.
+//! the culmination by Brent's method around the highest sample, to 0.5 ms.
 //! Far from the station the steps are long (≈15 min for LEO on the far side), which
 //! is what makes the search fast; GEO never-visible / always-visible cases take a few
 //! dozen samples per day.
@@ -345,29 +345,82 @@ fn refine_crossing(
     m
 }
 
-/// Golden-section maximisation of `f` on [a, b] to 1 ms. Returns (t, f(t)).
-fn maximise(f: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> Option<(f64, f64)> {
-    let g = 0.618_033_988_749_894_9;
-    let mut c = b - g * (b - a);
-    let mut d = a + g * (b - a);
-    let mut fc = f(c)?;
-    let mut fd = f(d)?;
-    while (b - a) > 1.0 {
-        if fc > fd {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - g * (b - a);
-            fc = f(c)?;
+/// Maximisation of `f` on [a, b] (Brent's method: parabolic steps safeguarded by golden
+/// section, as in Numerical Recipes `brent`), to 0.5 ms. Returns (t, f(t)).
+fn maximise(f: &dyn Fn(f64) -> Option<f64>, a0: f64, b0: f64) -> Option<(f64, f64)> {
+    const CGOLD: f64 = 0.381_966_011_250_105_1;
+    const TOL: f64 = 0.5; // ms
+    // Work in time relative to a0, minimising g = −f.
+    let g = |s: f64| f(a0 + s).map(|v| -v);
+    let (mut a, mut b) = (0.0f64, b0 - a0);
+    let mut x = a + CGOLD * (b - a);
+    let (mut w, mut v) = (x, x);
+    let mut fx = g(x)?;
+    let (mut fw, mut fv) = (fx, fx);
+    let (mut d, mut e) = (0.0f64, 0.0f64);
+    for _ in 0..200 {
+        let xm = 0.5 * (a + b);
+        let tol2 = 2.0 * TOL;
+        if (x - xm).abs() <= tol2 - 0.5 * (b - a) {
+            break;
+        }
+        if e.abs() > TOL {
+            let r = (x - w) * (fx - fv);
+            let mut q = (x - v) * (fx - fw);
+            let mut p = (x - v) * q - (x - w) * r;
+            q = 2.0 * (q - r);
+            if q > 0.0 {
+                p = -p;
+            }
+            q = q.abs();
+            let etemp = e;
+            e = d;
+            if p.abs() >= (0.5 * q * etemp).abs() || p <= q * (a - x) || p >= q * (b - x) {
+                e = if x >= xm { a - x } else { b - x };
+                d = CGOLD * e;
+            } else {
+                d = p / q;
+                let u = x + d;
+                if u - a < tol2 || b - u < tol2 {
+                    d = TOL.copysign(xm - x);
+                }
+            }
         } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + g * (b - a);
-            fd = f(d)?;
+            e = if x >= xm { a - x } else { b - x };
+            d = CGOLD * e;
+        }
+        let u = if d.abs() >= TOL { x + d } else { x + TOL.copysign(d) };
+        let fu = g(u)?;
+        if fu <= fx {
+            if u >= x {
+                a = x;
+            } else {
+                b = x;
+            }
+            v = w;
+            w = x;
+            x = u;
+            fv = fw;
+            fw = fx;
+            fx = fu;
+        } else {
+            if u < x {
+                a = u;
+            } else {
+                b = u;
+            }
+            if fu <= fw || w == x {
+                v = w;
+                w = u;
+                fv = fw;
+                fw = fu;
+            } else if fu <= fv || v == x || v == w {
+                v = u;
+                fv = fu;
+            }
         }
     }
-    Some(if fc > fd { (c, fc) } else { (d, fd) })
+    Some((a0 + x, -fx))
 }
 
 /// Contact windows of one satellite with one station over [t0, t1] (Unix ms), sorted.
@@ -673,7 +726,7 @@ fn close(
     pts: &[(f64, f64)],
     opts: &SearchOptions,
 ) -> Window {
-    // Culmination: golden section around the highest sample.
+    // Culmination: Brent maximisation around the highest sample.
     let (mut tm, mut em) = (start, f64::NEG_INFINITY);
     let mut k = 0;
     for (i, &(tp, e)) in pts.iter().enumerate() {
