@@ -25,6 +25,7 @@ pub enum Code {
     InvalidPlacement,
     Busy,
     DuplicateTransfer,
+    ImplausibleState,
     Internal,
 }
 
@@ -50,6 +51,7 @@ impl Code {
             Code::InvalidPlacement => "ERR_INVALID_PLACEMENT",
             Code::Busy => "ERR_BUSY",
             Code::DuplicateTransfer => "ERR_DUPLICATE_TRANSFER",
+            Code::ImplausibleState => "ERR_IMPLAUSIBLE_STATE",
             Code::Internal => "ERR_INTERNAL",
         }
     }

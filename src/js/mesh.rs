@@ -471,8 +471,14 @@ pub struct KeplerElementsOptions {
 pub struct MeshSatelliteOptions {
     /// Unique id of the satellite in the mesh.
     pub node_id: String,
-    /// Keplerian elements (two-body + J2 secular drift).
-    pub elements: KeplerElementsOptions,
+    /// Keplerian elements (two-body + J2 secular drift). Give this or `tle`.
+    pub elements: Option<KeplerElementsOptions>,
+    /// A TLE (one string, or 2 lines / 3 with a name), propagated with SGP4 as in
+    /// `SyncScheduler`. Give this or `elements`. Needs the mesh time to be set first
+    /// (`updateTopology`), since SGP4 is only valid near the element set's epoch; a
+    /// satellite that has decayed by a time step makes `updateTopology` throw ERR_DECAYED.
+    #[napi(ts_type = "string | string[]")]
+    pub tle: Option<String>,
     /// How it gets inter-satellite links at each time step. @default 'range'
     #[napi(ts_type = "'range' | 'none'")]
     pub links: Option<String>,
@@ -795,7 +801,8 @@ impl JsSpaceMesh {
         m.add_walker_shell(&cfg).map_err(js_err)
     }
 
-    /// Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift).
+    /// Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift),
+    /// or on a TLE propagated with SGP4.
     #[napi(catch_unwind, ts_args_type = "options: MeshSatelliteOptions")]
     pub fn add_satellite(&self, options: Object) -> napi::Result<(), String> {
         let r = Reader { obj: &options, what: "options" };
@@ -805,9 +812,20 @@ impl JsSpaceMesh {
             Some("none") => IslMode::None,
             Some(s) => return Err(invalid_arg(format!("options.links must be 'range' or 'none', got '{s}'"))),
         };
-        // TLE entry point: an `options.tle` field would build an `orbit::Satellite`
-        // (which implements `OrbitSource`) here instead of `KeplerOrbit`.
-        let el = r.object("elements")?.ok_or_else(|| invalid_arg("options.elements is required"))?;
+        // TLE entry point: an SGP4 orbit (core::orbit::Sgp4Orbit implements OrbitSource).
+        if let Some(tle) = super::sync::read_tle_field(&options, "options")? {
+            if r.object("elements")?.is_some() {
+                return Err(invalid_arg("options: give elements or tle, not both"));
+            }
+            let mut m = self.mesh();
+            let Some(t) = m.time_ms() else {
+                return Err(invalid_arg("options.tle: set the mesh time with updateTopology(time) before adding a TLE satellite"));
+            };
+            m.add_satellite(&id, Arc::new(tle), isl).map_err(js_err)?;
+            m.update_topology(t).map_err(js_err)?;
+            return Ok(());
+        }
+        let el = r.object("elements")?.ok_or_else(|| invalid_arg("options.elements (or options.tle) is required"))?;
         let e = Reader { obj: &el, what: "options.elements" };
         let a = match (e.num("semiMajorAxisKm")?, e.num("altitudeKm")?) {
             (Some(a), None) => a,
