@@ -1299,7 +1299,10 @@ export interface SyncWindow {
   startTime: Date
   /** Loss of signal, or the request end if clipped. */
   endTime: Date
-  /** `endTime − startTime`, seconds (from the unrounded times). */
+  /**
+   * `endTime − startTime`, seconds: the difference of the two Dates (whole milliseconds),
+   * so it prints as a short decimal and agrees with the Dates exactly.
+   */
   durationSeconds: number
   /** Highest elevation inside the window, degrees. */
   maxElevationDeg: number

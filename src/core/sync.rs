@@ -173,9 +173,10 @@ pub struct Window {
 }
 
 impl Window {
-    /// Duration, seconds.
+    /// Duration, seconds, between the edges as reported to the whole millisecond (the
+    /// capacities are computed over the same span).
     pub fn duration_s(&self) -> f64 {
-        (self.end_ms - self.start_ms) / 1000.0
+        (self.end_ms.round() - self.start_ms.round()) / 1000.0
     }
 }
 
@@ -759,7 +760,9 @@ fn close(
         tm = start;
     }
     let m = st.min_elevation_deg;
-    let dur_s = (end - start) / 1000.0;
+    // Capacity over the window as reported: its edges are given to the whole millisecond
+    // (JS Dates), so duration and capacity agree exactly with what the caller sees.
+    let dur_s = (end.round() - start.round()) / 1000.0;
     let obs = st.observer;
     let range_at = |t: f64| {
         sample(orbit, &obs, t, opts.ut1_minus_utc_s)

@@ -486,7 +486,8 @@ pub struct SyncWindow {
     pub start_time: DateTime<Utc>,
     /// Loss of signal, or the request end if clipped.
     pub end_time: DateTime<Utc>,
-    /// `endTime − startTime`, seconds (from the unrounded times).
+    /// `endTime − startTime`, seconds: the difference of the two Dates (whole milliseconds),
+    /// so it prints as a short decimal and agrees with the Dates exactly.
     pub duration_seconds: f64,
     /// Highest elevation inside the window, degrees.
     pub max_elevation_deg: f64,
