@@ -24,6 +24,7 @@ pub enum Code {
     EpochOutOfRange,
     InvalidPlacement,
     Busy,
+    SearchLimit,
     Internal,
 }
 
@@ -48,6 +49,7 @@ impl Code {
             Code::EpochOutOfRange => "ERR_EPOCH_OUT_OF_RANGE",
             Code::InvalidPlacement => "ERR_INVALID_PLACEMENT",
             Code::Busy => "ERR_BUSY",
+            Code::SearchLimit => "ERR_SEARCH_LIMIT",
             Code::Internal => "ERR_INTERNAL",
         }
     }
