@@ -105,6 +105,18 @@ export declare class FederatedClient {
   applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
 }
 
+/** Ground–orbit round-trip estimate: transfer times, propagation and processing overhead. */
+export declare class LatencyEstimator {
+  /** Validates: altitude and overhead >= 0, bandwidths > 0, all finite. */
+  constructor(options?: LatencyEstimatorOptions | undefined | null)
+  /** One-way propagation delay straight up, ms. */
+  get propagationDelayMs(): number
+  /** Serialization time of `bytes` on the uplink (default) or downlink, ms. */
+  estimateTransferTimeMs(bytes: number, isUplink?: boolean | undefined | null): number
+  /** Uplink + downlink transfers + 2 propagation delays + 2 processing overheads, ms. */
+  estimateRoundTripMs(uplinkBytes: number, downlinkBytes: number): number
+}
+
 /** A node of a `SpaceMesh`: an id and a fixed position. */
 export declare class MeshNode {
   /** Creates a node; throws ERR_INVALID_ARG for an empty id, a bad position or type. */
@@ -117,6 +129,69 @@ export declare class MeshNode {
   get nodeType(): 'satellite' | 'ground' | 'other'
 }
 export type JsMeshNode = MeshNode
+
+/** A model: layers in execution order with their sizes and flops. */
+export declare class ModelProfile {
+  /**
+   * Validates the layers: `ERR_INVALID_ARG` for no layers, a repeated name or a negative
+   * size, `ERR_NON_FINITE` for NaN or ±Infinity.
+   */
+  constructor(options: ModelProfileOptions)
+  /**
+   * A decoder-only transformer: `embedding`, `layer_<i>_attention`, `layer_<i>_ffn`, …,
+   * `output` (2·numLayers + 2 layers); sizes and flops as in docs/partition.md.
+   */
+  static createTransformer(options?: TransformerOptions | undefined | null): ModelProfile
+  /** Model name. */
+  get name(): string
+  /** The layers (a copy), with defaults filled in. */
+  get layers(): Array<LayerOptions>
+  /** Number of layers. */
+  get numLayers(): number
+  /** Sum of the layers' parameter memory, MB. */
+  get totalParamsMb(): number
+  /** Sum of the layers' memory (parameters + workspace), MB. */
+  get totalMemoryMb(): number
+  /** Sum of the layers' flops. */
+  get totalFlops(): number
+  /** Size of the raw input, MB. */
+  get inputMb(): number
+}
+
+/** A compute node: id, kind, memory and speed. */
+export declare class NodeConfig {
+  /** Validates: memory finite >= 0, compute finite > 0. */
+  constructor(options: NodeConfigOptions)
+  /** Node id. */
+  get nodeId(): string
+  /** Node kind. */
+  get nodeType(): NodeType
+  /** Memory, GB. */
+  get memoryGb(): number
+  /** Compute, TFLOPS. */
+  get computeTflops(): number
+}
+
+/** Finds the optimal placement of a model's layers on nodes (see docs/partition.md). */
+export declare class PartitionOptimizer {
+  /** `options` are defaults for every call: objective, input/output endpoints, links. */
+  constructor(options?: PartitionOptions | undefined | null)
+  /**
+   * The optimal plan for the objective (default latency), under every node's memory
+   * limit. `ERR_INFEASIBLE` names the layer that fits nowhere or says the model does not fit.
+   */
+  optimize(profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions): PartitionPlan
+  /** `optimize` off the main thread. */
+  optimizeAsync(profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions): Promise<PartitionPlan>
+  /** The optimal plan for each objective: `{ latency, throughput, boundaryBytes }`. */
+  compareObjectives(profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions): ObjectiveComparison
+  /**
+   * Costs any placement (layer name → node id) with the same model as `optimize`.
+   * `ERR_INVALID_PLACEMENT` for a node over its memory (named), a node running two
+   * separate runs (the layer named), a 0-bandwidth hop, or a layer left out.
+   */
+  evaluate(profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, assignments: Record<string, string>, options?: PartitionOptions): PartitionPlan
+}
 
 /**
  * A point on or above the Earth (WGS-84): latitude and longitude in degrees, altitude in km.
@@ -315,6 +390,42 @@ export interface KeplerElementsOptions {
   meanAnomalyDeg?: number
   /** Epoch of the elements. */
   epoch: Date
+}
+
+/** A link between two kinds of node, replacing the default for that direction. */
+export interface KindLinkOptions {
+  from: NodeType
+  to: NodeType
+  /** Mbps; 0 = no link (never crossed); Infinity = no serialization time. */
+  bandwidthMbps: number
+  /** One-way propagation latency, ms. */
+  latencyMs: number
+}
+
+/** Options of `new LatencyEstimator({...})` (the peer package's defaults). */
+export interface LatencyEstimatorOptions {
+  /** Default 550 km. */
+  orbitAltitudeKm?: number
+  /** Default 100 Mbps. */
+  uplinkBandwidthMbps?: number
+  /** Default 200 Mbps. */
+  downlinkBandwidthMbps?: number
+  /** Per direction, default 5 ms. */
+  processingOverheadMs?: number
+}
+
+/** One layer of a model profile. */
+export interface LayerOptions {
+  /** Unique name. */
+  name: string
+  /** Parameter memory, MB (10^6 bytes). */
+  paramsMb: number
+  /** Floating-point operations of one forward pass. */
+  flops: number
+  /** Output size sent to the next stage, MB. Default: the previous layer's (the input's for the first). */
+  activationMb?: number
+  /** Extra memory beyond the parameters (KV cache, workspace), MB. Default 0. */
+  workspaceMb?: number
 }
 
 /** Metric values from one node to every node. */
@@ -520,6 +631,139 @@ export interface MeshTopologyUpdate {
   groundLinks: number
 }
 
+/** Options of `new ModelProfile({...})`. */
+export interface ModelProfileOptions {
+  /** Layers in execution order (at least one; names unique). */
+  layers: Array<LayerOptions>
+  /** Model name. Default 'model'. */
+  name?: string
+  /** Size of the raw input the first layer consumes, MB. Default 1. */
+  inputMb?: number
+}
+
+/** Options of `new NodeConfig({...})`. */
+export interface NodeConfigOptions {
+  /** Unique id. */
+  nodeId: string
+  nodeType: NodeType
+  /** Memory available for layers, GB (10^9 bytes). */
+  memoryGb: number
+  /** Sustained compute, TFLOPS. */
+  computeTflops: number
+}
+
+/** A link between two nodes (by id), winning over the kind table for that direction. */
+export interface NodeLinkOptions {
+  from: string
+  to: string
+  /** Mbps; 0 = no link (never crossed). */
+  bandwidthMbps: number
+  /** One-way propagation latency, ms. */
+  latencyMs: number
+}
+
+/**
+ * The kind of a compute node; it picks the default links and the side of the
+ * space–ground boundary.
+ */
+export declare enum NodeType {
+  /** A satellite in low Earth orbit (space side). */
+  SATELLITE = 'satellite',
+  /** A ground station or data centre (ground side). */
+  GROUND = 'ground',
+  /** A geostationary data-relay satellite (space side). */
+  RELAY = 'relay',
+  /** An edge device on the ground (ground side). */
+  EDGE = 'edge',
+}
+
+/** All three objectives' optimal plans for one problem. */
+export interface ObjectiveComparison {
+  latency: PartitionPlan
+  throughput: PartitionPlan
+  boundaryBytes: PartitionPlan
+}
+
+/** What `optimize` minimises. */
+export declare enum PartitionObjective {
+  /** End-to-end latency of one inference (ties: fewer space–ground bytes). */
+  LATENCY = 'latency',
+  /** Pipeline period, i.e. maximum throughput (ties: latency, then space–ground bytes). */
+  THROUGHPUT = 'throughput',
+  /** Bytes crossing the space–ground boundary (ties: latency). */
+  BOUNDARY_BYTES = 'boundary_bytes',
+}
+
+/** Options of the optimizer and of each call (a call's options win over the optimizer's). */
+export interface PartitionOptions {
+  /** Default `PartitionObjective.LATENCY`. */
+  objective?: PartitionObjective
+  /** Node holding the raw input. Default: the first SATELLITE node, else the first node. */
+  inputNode?: string
+  /** Node the output must reach. Default: none (see `outputNodeType`). */
+  outputNode?: string
+  /** Kind of node the output must reach when `outputNode` is not set. Default GROUND. */
+  outputNodeType?: NodeType
+  /** Replacements of the default link between kinds (directional). */
+  links?: Array<KindLinkOptions>
+  /** Links between two given nodes (directional). */
+  nodeLinks?: Array<NodeLinkOptions>
+}
+
+/** A placement and its cost breakdown. */
+export interface PartitionPlan {
+  /** The objective optimized (`evaluate` reports the optimizer's default). */
+  objective: PartitionObjective
+  /** Layer name → node id, in layer order. */
+  assignments: Record<string, string>
+  /** Stages in execution order. */
+  stages: Array<PartitionStage>
+  /** End-to-end time of one inference: all computes and transfers (input and output included), ms. */
+  estimatedLatencyMs: number
+  /** Sum of stage computes, ms. */
+  computeMs: number
+  /** Sum of transfers (input and output included), ms. */
+  transferMs: number
+  /** MB moved between nodes (input and output included). */
+  transferredMb: number
+  /** MB crossing the space–ground boundary (input and output included). */
+  spaceGroundMb: number
+  /** Bytes crossing the space–ground boundary. */
+  spaceGroundBytes: number
+  /** Slowest stage compute or link serialization, ms (a new inference can start this often). */
+  pipelinePeriodMs: number
+  /** Inferences per second in a full pipeline: 1000 ÷ pipelinePeriodMs (Infinity if 0). */
+  throughputPerSecond: number
+  /** Delivering the output to its endpoint, ms. */
+  outputTransferMs: number
+  /** MB delivered to the output endpoint (0 when already there). */
+  outputTransferMb: number
+  /** Node holding the raw input. */
+  inputNode: string
+  /** Nodes that run no layer. */
+  idleNodes: Array<string>
+}
+
+/** One stage of a plan: a node and the contiguous run of layers it runs. */
+export interface PartitionStage {
+  nodeId: string
+  nodeType: NodeType
+  /** Layer names, in order. */
+  layers: Array<string>
+  /** Running these layers, ms. */
+  computeMs: number
+  /** Receiving this stage's input (from the input node or the previous stage), ms. */
+  transferMs: number
+  /** MB received (0 when the input is already on this node). */
+  transferMb: number
+  /** Memory of the layers, MB. */
+  memoryMb: number
+  /** Memory of the layers, GB. */
+  memoryGb: number
+  /** The node's memory, MB. */
+  memoryCapacityMb: number
+}
+
 /** The TypeScript shape accepted wherever a position is expected. */
 export interface PositionLike {
   latitude: number
@@ -556,6 +800,24 @@ export interface RangeLinkOptions {
 export interface SpaceMeshOptions {
   /** Rule for range-linked satellites. */
   rangeLinks?: RangeLinkOptions
+}
+
+/** Options of `ModelProfile.createTransformer({...})` (defaults: the peer package's). */
+export interface TransformerOptions {
+  /** Default 'transformer'. */
+  name?: string
+  /** Transformer blocks (each one attention and one FFN layer). Default 12. */
+  numLayers?: number
+  /** Default 768. */
+  hiddenSize?: number
+  /** Default 50,000. */
+  vocabSize?: number
+  /** Tokens per inference. Default 512. */
+  sequenceLength?: number
+  /** Default 4 (fp32); 2 for fp16/bf16. */
+  bytesPerParam?: number
+  /** Bytes per activation value. Default: bytesPerParam. */
+  bytesPerActivation?: number
 }
 
 /** Options of `addWalkerShell`. */

@@ -24,6 +24,6 @@ mod tests;
 
 pub use cost::{evaluate, PlanCost, StageCost};
 pub use model::{
-    Endpoints, Layer, LayerSpec, Link, LinkModel, Node, NodeKind, Problem, Profile, Sink, TransformerSpec,
+    Endpoints, Layer, LayerSpec, Link, LinkModel, Node, NodeKind, Problem, Profile, RoundTrip, Sink, TransformerSpec,
 };
 pub use solve::{optimize, Objective, Plan};

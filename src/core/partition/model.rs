@@ -411,3 +411,41 @@ impl<'a> Problem<'a> {
         Ok(Problem { profile, nodes, links, endpoints })
     }
 }
+
+/// The peer package's ground–orbit round-trip estimate: one uplink and one downlink
+/// transfer, two one-way propagation delays (altitude ÷ c) and two processing overheads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundTrip {
+    pub orbit_altitude_km: f64,
+    pub uplink_mbps: f64,
+    pub downlink_mbps: f64,
+    pub processing_overhead_ms: f64,
+}
+
+impl RoundTrip {
+    /// Validates: altitude and overhead finite >= 0, bandwidths finite > 0.
+    pub fn new(orbit_altitude_km: f64, uplink_mbps: f64, downlink_mbps: f64, processing_overhead_ms: f64) -> Result<RoundTrip> {
+        check_size("orbitAltitudeKm", orbit_altitude_km)?;
+        check_size("processingOverheadMs", processing_overhead_ms)?;
+        for (what, v) in [("uplinkBandwidthMbps", uplink_mbps), ("downlinkBandwidthMbps", downlink_mbps)] {
+            check_size(what, v)?;
+            if v == 0.0 {
+                return Err(Error::invalid_arg(format!("{what} must be > 0, got 0")));
+            }
+        }
+        Ok(RoundTrip { orbit_altitude_km, uplink_mbps, downlink_mbps, processing_overhead_ms })
+    }
+    /// One-way propagation delay straight up, ms (c = 299,792.458 km/s).
+    pub fn propagation_ms(&self) -> f64 {
+        self.orbit_altitude_km / 299_792.458 * 1000.0
+    }
+    /// Serialization time of `bytes` on the uplink or downlink, ms.
+    pub fn transfer_ms(&self, bytes: f64, uplink: bool) -> Result<f64> {
+        check_size("bytes", bytes)?;
+        Ok(bytes * 8.0 / ((if uplink { self.uplink_mbps } else { self.downlink_mbps }) * 1e6) * 1000.0)
+    }
+    /// Uplink + downlink transfer + 2 propagation delays + 2 processing overheads, ms.
+    pub fn round_trip_ms(&self, uplink_bytes: f64, downlink_bytes: f64) -> Result<f64> {
+        Ok(self.transfer_ms(uplink_bytes, true)? + self.transfer_ms(downlink_bytes, false)? + 2.0 * self.propagation_ms() + 2.0 * self.processing_overhead_ms)
+    }
+}

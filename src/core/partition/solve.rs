@@ -64,7 +64,7 @@ pub struct Plan {
 
 /// Upper bound on stored search states, so a pathological instance fails cleanly instead
 /// of exhausting memory.
-pub const MAX_STATES: usize = 4_000_000;
+pub const MAX_STATES: usize = 2_000_000;
 
 type Key = (f64, f64);
 const INF: Key = (f64::INFINITY, f64::INFINITY);
@@ -383,7 +383,14 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
     let mut furthest = 0usize;
     let mut expanded = 0usize;
     let mut u = vec![0u16; k];
-    while let Some(Item { idx, .. }) = heap.pop() {
+    // In bottleneck mode every finished plan costs at least the current frontier value
+    // `fcur`, so partial costs below it are equivalent: compare max(g, fcur).
+    let mut fcur = 0.0f64;
+    while let Some(Item { idx, f: fpop, .. }) = heap.pop() {
+        if mode == Mode::Period {
+            fcur = fcur.max(fpop.0);
+        }
+        let eff = |g: Key| if mode == Mode::Period { (g.0.max(fcur), 0.0) } else { g };
         let lab = &labels[idx as usize];
         if lab.dead {
             continue;
@@ -441,7 +448,7 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
                         continue;
                     }
                     let eu = &used[e as usize * k..e as usize * k + k];
-                    if le(el.g, g2) && eu.iter().zip(&u).all(|(x, y)| x <= y) {
+                    if le(eff(el.g), eff(g2)) && eu.iter().zip(&u).all(|(x, y)| x <= y) {
                         dominated = true;
                         break;
                     }
@@ -455,7 +462,7 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
                         return false;
                     }
                     let eu = &used[e as usize * k..e as usize * k + k];
-                    if le(g2, el.g) && u.iter().zip(eu).all(|(x, y)| x <= y) {
+                    if le(eff(g2), eff(el.g)) && u.iter().zip(eu).all(|(x, y)| x <= y) {
                         el.dead = true;
                         return false;
                     }
