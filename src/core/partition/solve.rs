@@ -64,7 +64,7 @@ pub struct Plan {
 
 /// Upper bound on stored search states, so a pathological instance fails cleanly instead
 /// of exhausting memory.
-pub const MAX_STATES: usize = 2_000_000;
+pub const MAX_STATES: usize = 300_000;
 
 type Key = (f64, f64);
 const INF: Key = (f64::INFINITY, f64::INFINITY);
@@ -383,6 +383,16 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
     let mut furthest = 0usize;
     let mut expanded = 0usize;
     let mut u = vec![0u16; k];
+    // Count-aware bounds: the layers left must fit in the memory of the nodes left, and
+    // (bottleneck mode) some remaining stage takes at least remaining flops ÷ the
+    // remaining nodes' total speed.
+    let mut suffix_flops = vec![0.0f64; l + 1];
+    let mut suffix_mem = vec![0.0f64; l + 1];
+    for i in (0..l).rev() {
+        suffix_flops[i] = suffix_flops[i + 1] + layers[i].flops;
+        suffix_mem[i] = suffix_mem[i + 1] + layers[i].memory_mb();
+    }
+    let speed: Vec<f64> = ctx.classes.iter().map(|c| ctx.p.nodes[c.nodes[0]].compute_tflops * 1e9).collect();
     // In bottleneck mode every finished plan costs at least the current frontier value
     // `fcur`, so partial costs below it are equivalent: compare max(g, fcur).
     let mut fcur = 0.0f64;
@@ -438,6 +448,21 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
                 }
                 u.copy_from_slice(&used[idx as usize * k..idx as usize * k + k]);
                 u[b] += 1;
+                let mut bound = 0.0f64;
+                if j < l {
+                    let (mut mem_left, mut speed_left) = (0.0, 0.0);
+                    for c in 0..k {
+                        let free = (counts[c] - u[c]) as f64;
+                        mem_left += free * ctx.classes[c].memory_mb;
+                        speed_left += free * speed[c];
+                    }
+                    if suffix_mem[j] > mem_left * (1.0 + 1e-9) + 1e-9 || speed_left == 0.0 {
+                        continue;
+                    }
+                    if mode == Mode::Period {
+                        bound = suffix_flops[j] / speed_left * (1.0 - 1e-9);
+                    }
+                }
                 // Pareto dominance at (j, b).
                 let key = (j * k + b) as u32;
                 let bucket = buckets.entry(key).or_default();
@@ -472,7 +497,10 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
                 bucket.push(n);
                 labels.push(Label { pos: j as u32, class: b as u32, parent: idx, g: g2, dead: false });
                 used.extend_from_slice(&u);
-                let f = if j == l { g2 } else { mode.combine(g2, rest) };
+                let mut f = if j == l { g2 } else { mode.combine(g2, rest) };
+                if mode == Mode::Period {
+                    f.0 = f.0.max(bound);
+                }
                 heap.push(Item { f, pos: j as u32, idx: n });
                 if labels.len() > MAX_STATES {
                     return Err(Error::new(
