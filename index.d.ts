@@ -708,6 +708,8 @@ export interface PartitionOptions {
   links?: Array<KindLinkOptions>
   /** Links between two given nodes (directional). */
   nodeLinks?: Array<NodeLinkOptions>
+  /** Most search states the exact search may store (an integer ≥ 1). Default 300,000. */
+  searchLimit?: number
 }
 
 /** A placement and its cost breakdown. */

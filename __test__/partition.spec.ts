@@ -289,3 +289,14 @@ test('LatencyEstimator matches the peer formula', (t) => {
   t.is(est.estimateTransferTimeMs(1e6, false), 40)
   t.throws(() => new LatencyEstimator({ uplinkBandwidthMbps: 0 }), { code: 'ERR_INVALID_ARG' })
 })
+
+test('searchLimit: a tiny budget stops the exact search with ERR_SEARCH_LIMIT and a proven bound', (t) => {
+  const opt = new PartitionOptimizer({ objective: PartitionObjective.THROUGHPUT, outputNodeType: NodeType.SATELLITE })
+  const layers = Array.from({ length: 12 }, (_, i) => ({ name: `l${i}`, paramsMb: 1, flops: (1 + (i % 3)) * 1e9, activationMb: 0 }))
+  const nodes = Array.from({ length: 6 }, (_, i) => ({ nodeId: `s${i}`, nodeType: NodeType.SATELLITE, memoryGb: 0.003, computeTflops: 1 + (i % 2) }))
+  const profile = new ModelProfile({ layers, inputMb: 0 })
+  const e = t.throws(() => opt.optimize(profile, nodes, { searchLimit: 1 }), { code: 'ERR_SEARCH_LIMIT' })
+  t.regex(e!.message, /at least/)
+  t.truthy(opt.optimize(profile, nodes))
+  t.throws(() => opt.optimize(profile, nodes, { searchLimit: 0.5 }), { code: 'ERR_INVALID_ARG' })
+})

@@ -323,6 +323,8 @@ pub struct PartitionOptions {
   pub links: Option<Vec<KindLinkOptions>>,
   /// Links between two given nodes (directional).
   pub node_links: Option<Vec<NodeLinkOptions>>,
+  /// Most search states the exact search may store (an integer ≥ 1). Default 300,000.
+  pub search_limit: Option<f64>,
 }
 
 fn merge(base: &PartitionOptions, call: Option<PartitionOptions>) -> PartitionOptions {
@@ -334,6 +336,7 @@ fn merge(base: &PartitionOptions, call: Option<PartitionOptions>) -> PartitionOp
     output_node_type: c.output_node_type.or(base.output_node_type),
     links: c.links.or_else(|| base.links.clone()),
     node_links: c.node_links.or_else(|| base.node_links.clone()),
+    search_limit: c.search_limit.or(base.search_limit),
   }
 }
 
@@ -344,6 +347,7 @@ struct Request {
   links: core::LinkModel,
   endpoints: core::Endpoints,
   objective: core::Objective,
+  limit: usize,
 }
 
 fn find_node(nodes: &[core::Node], id: &str, what: &str) -> JsResult<usize> {
@@ -382,9 +386,14 @@ fn request(profile: &ModelProfile, nodes: Vec<NodeConfigOptions>, o: PartitionOp
     endpoints.output = core::Sink::Kind(t.into());
   }
   let objective = o.objective.map(Into::into).unwrap_or(core::Objective::Latency);
+  let limit = match o.search_limit {
+    None => core::MAX_STATES,
+    Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e9).contains(&x) => x as usize,
+    Some(x) => return Err(invalid_arg(format!("searchLimit must be an integer from 1 to 10^9, got {x}"))),
+  };
   // Validates ids and endpoints now, on the calling thread.
   core::Problem::new(&profile.inner, &nodes, &links, endpoints).map_err(js_err)?;
-  Ok(Request { profile: profile.inner.clone(), nodes, links, endpoints, objective })
+  Ok(Request { profile: profile.inner.clone(), nodes, links, endpoints, objective, limit })
 }
 
 impl Request {
@@ -524,7 +533,7 @@ fn plan_js(req: &Request, objective: core::Objective, placement: &[usize], cost:
 }
 
 fn run(req: &Request, objective: core::Objective) -> std::result::Result<PartitionPlan, CoreError> {
-  let plan = core::optimize(&req.problem(), objective)?;
+  let plan = core::optimize_with_limit(&req.problem(), objective, req.limit)?;
   Ok(plan_js(req, objective, &plan.placement, &plan.cost))
 }
 

@@ -370,7 +370,7 @@ struct Label {
 
 /// Exact search with node counts. `Ok(None)`: no plan; also returns how far any partial
 /// plan got and the number of states expanded.
-fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassStages>, usize, usize)> {
+fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<(Option<ClassStages>, usize, usize)> {
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let layers = &ctx.p.profile.layers;
@@ -396,7 +396,9 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
     // In bottleneck mode every finished plan costs at least the current frontier value
     // `fcur`, so partial costs below it are equivalent: compare max(g, fcur).
     let mut fcur = 0.0f64;
+    let mut lower = 0.0f64;
     while let Some(Item { idx, f: fpop, .. }) = heap.pop() {
+        lower = lower.max(fpop.0);
         if mode == Mode::Period {
             fcur = fcur.max(fpop.0);
         }
@@ -502,12 +504,17 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed) -> Result<(Option<ClassS
                     f.0 = f.0.max(bound);
                 }
                 heap.push(Item { f, pos: j as u32, idx: n });
-                if labels.len() > MAX_STATES {
+                if labels.len() > limit {
+                    let what = match mode {
+                        Mode::Latency if cap.is_finite() => format!("the latency at the optimal period {cap} ms is at least {lower} ms"),
+                        Mode::Latency => format!("the optimal latency is at least {lower} ms"),
+                        Mode::Bytes => format!("the optimal space-ground traffic is at least {lower} MB"),
+                        Mode::Period => format!("the optimal pipeline period is at least {lower} ms"),
+                    };
                     return Err(Error::new(
                         Code::SearchLimit,
                         format!(
-                            "the exact search stored more than {MAX_STATES} states ({} node classes); group identical nodes (same kind, memory and compute) or use fewer distinct nodes",
-                            k
+                            "the exact search stored more than {limit} states ({k} node classes) without finishing; {what}. Raise searchLimit, or group identical nodes (same kind, memory and compute)"
                         ),
                     ));
                 }
@@ -610,7 +617,7 @@ fn furthest_relaxed(ctx: &Ctx) -> usize {
     far
 }
 
-fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64) -> Result<(ClassStages, usize)> {
+fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64, limit: usize) -> Result<(ClassStages, usize)> {
     let r = relax(ctx, mode, cap);
     let k = ctx.k();
     if is_inf(r.at(0, k)) {
@@ -624,7 +631,7 @@ fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64) -> Result<(ClassStages, usize)> {
     if uses.iter().zip(&ctx.classes).all(|(u, c)| *u <= c.nodes.len()) {
         return Ok((plan, 0));
     }
-    match search(ctx, mode, cap, &r)? {
+    match search(ctx, mode, cap, &r, limit)? {
         (Some(st), _, expanded) => Ok((st, expanded)),
         (None, furthest, _) => Err(infeasible(ctx, furthest, true)),
     }
@@ -634,15 +641,21 @@ fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64) -> Result<(ClassStages, usize)> {
 /// the tie-breaks). `ERR_INFEASIBLE` names the layer that fits nowhere, or says that the
 /// whole model does not fit.
 pub fn optimize(p: &Problem, objective: Objective) -> Result<Plan> {
+    optimize_with_limit(p, objective, MAX_STATES)
+}
+
+/// [`optimize`] with a budget of stored search states (default [`MAX_STATES`]); past it,
+/// `ERR_SEARCH_LIMIT` with the best proven lower bound.
+pub fn optimize_with_limit(p: &Problem, objective: Objective, limit: usize) -> Result<Plan> {
     precheck(p)?;
     let ctx = Ctx::new(p);
     let (stages, expanded) = match objective {
-        Objective::Latency => solve_mode(&ctx, Mode::Latency, f64::INFINITY)?,
-        Objective::Bytes => solve_mode(&ctx, Mode::Bytes, f64::INFINITY)?,
+        Objective::Latency => solve_mode(&ctx, Mode::Latency, f64::INFINITY, limit)?,
+        Objective::Bytes => solve_mode(&ctx, Mode::Bytes, f64::INFINITY, limit)?,
         Objective::Throughput => {
-            let (st, e1) = solve_mode(&ctx, Mode::Period, f64::INFINITY)?;
+            let (st, e1) = solve_mode(&ctx, Mode::Period, f64::INFINITY, limit)?;
             let period = period_of(&ctx, &st);
-            let (st, e2) = solve_mode(&ctx, Mode::Latency, period)?;
+            let (st, e2) = solve_mode(&ctx, Mode::Latency, period, limit)?;
             (st, e1 + e2)
         }
     };
