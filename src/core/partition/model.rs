@@ -175,7 +175,7 @@ impl Profile {
             ("vocabSize", vocab_size),
             ("sequenceLength", sequence_length),
         ] {
-            if !(v.is_finite() && v.fract() == 0.0 && v >= 1.0 && v <= 1e7) {
+            if !(v.is_finite() && v.fract() == 0.0 && (1.0..=1e7).contains(&v)) {
                 return Err(Error::invalid_arg(format!("{what} must be an integer from 1 to 10^7, got {v}")));
             }
         }

@@ -1,6 +1,8 @@
 //! Tests of the partitioning core: brute force over every placement on thousands of
 //! random small instances, hand-worked split cases, CASES.md case 19, errors.
 
+#![allow(clippy::needless_range_loop, clippy::collapsible_match)]
+
 use super::*;
 use crate::core::error::Code;
 use crate::core::rng::Rng;
@@ -41,7 +43,7 @@ fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoint
     };
     let space = |k: NodeKind| matches!(k, NodeKind::Satellite | NodeKind::Relay);
     let (mut lat, mut bytes, mut period) = (0.0, 0.0, 0.0f64);
-    let mut xfer = |lk: Link, mb: f64, from: NodeKind, to: NodeKind, lat: &mut f64, bytes: &mut f64, period: &mut f64| -> bool {
+    let xfer = |lk: Link, mb: f64, from: NodeKind, to: NodeKind, lat: &mut f64, bytes: &mut f64, period: &mut f64| -> bool {
         if lk.bandwidth_mbps <= 0.0 {
             return false;
         }
