@@ -394,7 +394,9 @@ export interface KeplerElementsOptions {
 
 /** A link between two kinds of node, replacing the default for that direction. */
 export interface KindLinkOptions {
+  /** Sending kind. */
   from: NodeType
+  /** Receiving kind. */
   to: NodeType
   /** Mbps; 0 = no link (never crossed); Infinity = no serialization time. */
   bandwidthMbps: number
@@ -645,6 +647,7 @@ export interface ModelProfileOptions {
 export interface NodeConfigOptions {
   /** Unique id. */
   nodeId: string
+  /** Kind of node (default links, side of the space–ground boundary). */
   nodeType: NodeType
   /** Memory available for layers, GB (10^9 bytes). */
   memoryGb: number
@@ -654,7 +657,9 @@ export interface NodeConfigOptions {
 
 /** A link between two nodes (by id), winning over the kind table for that direction. */
 export interface NodeLinkOptions {
+  /** Sending node id. */
   from: string
+  /** Receiving node id. */
   to: string
   /** Mbps; 0 = no link (never crossed). */
   bandwidthMbps: number
@@ -679,8 +684,11 @@ export declare enum NodeType {
 
 /** All three objectives' optimal plans for one problem. */
 export interface ObjectiveComparison {
+  /** Minimum end-to-end latency. */
   latency: PartitionPlan
+  /** Minimum pipeline period. */
   throughput: PartitionPlan
+  /** Fewest bytes across the space–ground boundary. */
   boundaryBytes: PartitionPlan
 }
 
@@ -748,7 +756,9 @@ export interface PartitionPlan {
 
 /** One stage of a plan: a node and the contiguous run of layers it runs. */
 export interface PartitionStage {
+  /** The node running this stage. */
   nodeId: string
+  /** Its kind. */
   nodeType: NodeType
   /** Layer names, in order. */
   layers: Array<string>

@@ -236,6 +236,7 @@ impl ModelProfile {
 pub struct NodeConfigOptions {
   /// Unique id.
   pub node_id: String,
+  /// Kind of node (default links, side of the space–ground boundary).
   pub node_type: NodeType,
   /// Memory available for layers, GB (10^9 bytes).
   pub memory_gb: f64,
@@ -287,7 +288,9 @@ fn node_from(o: NodeConfigOptions) -> JsResult<core::Node> {
 #[napi(object)]
 #[derive(Clone)]
 pub struct KindLinkOptions {
+  /// Sending kind.
   pub from: NodeType,
+  /// Receiving kind.
   pub to: NodeType,
   /// Mbps; 0 = no link (never crossed); Infinity = no serialization time.
   pub bandwidth_mbps: f64,
@@ -299,7 +302,9 @@ pub struct KindLinkOptions {
 #[napi(object)]
 #[derive(Clone)]
 pub struct NodeLinkOptions {
+  /// Sending node id.
   pub from: String,
+  /// Receiving node id.
   pub to: String,
   /// Mbps; 0 = no link (never crossed).
   pub bandwidth_mbps: f64,
@@ -428,7 +433,9 @@ impl ToNapiValue for Assignments {
 /// One stage of a plan: a node and the contiguous run of layers it runs.
 #[napi(object, object_from_js = false)]
 pub struct PartitionStage {
+  /// The node running this stage.
   pub node_id: String,
+  /// Its kind.
   pub node_type: NodeType,
   /// Layer names, in order.
   pub layers: Vec<String>,
@@ -485,8 +492,11 @@ pub struct PartitionPlan {
 /// All three objectives' optimal plans for one problem.
 #[napi(object, object_from_js = false)]
 pub struct ObjectiveComparison {
+  /// Minimum end-to-end latency.
   pub latency: PartitionPlan,
+  /// Minimum pipeline period.
   pub throughput: PartitionPlan,
+  /// Fewest bytes across the space–ground boundary.
   pub boundary_bytes: PartitionPlan,
 }
 
