@@ -26,6 +26,7 @@ pub enum Code {
     Busy,
     DuplicateTransfer,
     ImplausibleState,
+    SearchLimit,
     Internal,
 }
 
@@ -52,6 +53,7 @@ impl Code {
             Code::Busy => "ERR_BUSY",
             Code::DuplicateTransfer => "ERR_DUPLICATE_TRANSFER",
             Code::ImplausibleState => "ERR_IMPLAUSIBLE_STATE",
+            Code::SearchLimit => "ERR_SEARCH_LIMIT",
             Code::Internal => "ERR_INTERNAL",
         }
     }
