@@ -105,6 +105,135 @@ export declare class FederatedClient {
   applyUpdate(params: Float32Array | number[], update: Float32Array | number[], learningRate?: number): Float32Array
 }
 
+/**
+ * Combines client updates into one: FedAvg and its weighted, robust, server-optimiser and
+ * staleness-aware variants. Use `aggregate(grads)` for a round held in memory, or
+ * `add(nodeId, grad)` per update as contacts happen and `finish()` at the end of the
+ * round; partial rounds move between aggregators with `toBuffer()` / `merge()`.
+ */
+export declare class GradientAggregator {
+  /** Validates the options (`ERR_INVALID_ARG` naming the option and its value). */
+  constructor(options?: GradientAggregatorOptions)
+  /** The strategy. */
+  get strategy(): AggregationStrategy
+  /** The current server round: starts at 0; `aggregate` adds 1; `finish({ round: R })` sets it to R + 1. */
+  get round(): number
+  /** `finish()` refuses a round with fewer updates than this. */
+  get minParticipants(): number
+  /**
+   * Aggregates a whole round at once. `grads` mixes `Float32Array` (read in place),
+   * `CompressedGradient` (sparse ones are added without being densified) and their
+   * `toBuffer()` bytes. `weights` (default equal) are normalised. Returns the aggregate
+   * (a new array, or `out` when given);
+   * for FEDAVGM/FEDADAM/FEDYOGI the updated global model if one was given, otherwise
+   * the server step to add to your model. Does not touch updates pending from `add`.
+   */
+  aggregate(grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions): Float32Array
+  /**
+   * `aggregate` on the libuv thread pool. The inputs are copied before the call returns,
+   * so the caller may change its arrays at once. Other calls on this aggregator throw
+   * `ERR_BUSY` until the Promise settles.
+   */
+  aggregateAsync(grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions): Promise<Float32Array>
+  /**
+   * Adds one client's update to the pending round (streaming). Linear strategies fold it
+   * into a running sum at once (nothing kept); robust ones keep a copy. A second update
+   * from the same `nodeId` before `finish()` is `ERR_DUPLICATE_NODE`; a bad update leaves
+   * the round unchanged.
+   */
+  add(nodeId: string, grad: Float32Array | CompressedGradient | Uint8Array | number[], options?: AggregatorAddOptions): void
+  /** The published package's name for `add(nodeId, gradients, { samples })`. */
+  receiveGradients(nodeId: string, gradients: Float32Array | CompressedGradient | Uint8Array | number[], samples?: number): void
+  /** Updates added since the last `finish()`. */
+  get numParticipants(): number
+  /** True when at least `minParticipants` updates are pending. */
+  ready(): boolean
+  /** The published package's name for `ready()`. */
+  readyToAggregate(): boolean
+  /**
+   * Aggregates the pending round and starts the next one (the published package's
+   * `aggregate()`). `round` is the current server round R (staleness = R − update round;
+   * default the aggregator's `round`); afterwards `round` is R + 1. Fewer than
+   * `minParticipants` updates is `ERR_NO_CLIENTS`. Returns what `aggregate` returns.
+   */
+  finish(options?: FinishOptions): Float32Array
+  /**
+   * The pending round as a versioned, CRC32C-checked Buffer, for `merge` into another
+   * aggregator. The pending round is kept here (so a failed transfer can be retried): call
+   * `clear()` once it is delivered. A receiver rejects node ids it already holds.
+   */
+  toBuffer(): Buffer
+  /**
+   * Adds a partial round from another aggregator's `toBuffer()`. Same strategy and
+   * `clipNorm` required (`ERR_INVALID_ARG`); a damaged buffer is `ERR_CORRUPT_DATA`; a
+   * node already in this round is `ERR_DUPLICATE_NODE`. On error nothing changes.
+   */
+  merge(partial: Uint8Array): void
+  /** Drops the pending round (for example once `toBuffer()` has been sent upstream). */
+  clear(): void
+  /** Sets (copies) the global model the server optimisers update. */
+  setGlobalModel(model: Float32Array | number[]): void
+  /** A copy of the global model, or null when none was given. */
+  get globalModel(): Float32Array | null
+  /** Drops the server optimiser's moments (the global model is kept). */
+  resetState(): void
+  /** Counters, privacy parameters and what the last round did. */
+  get stats(): AggregatorStats
+  /** Same as the `stats` getter (the published package's name). */
+  getStats(): AggregatorStats
+}
+
+/** A ground station: WGS-84 position, uplink/downlink rates and an elevation mask. */
+export declare class GroundStation {
+  /**
+   * Creates a station. Throws `ERR_INVALID_ARG` naming the field for a missing name,
+   * latitude outside [-90, 90], longitude outside [-180, 360], negative or non-finite
+   * rates, or a mask outside [0, 90).
+   */
+  constructor(options: GroundStationOptions)
+  /** The station's name. */
+  get name(): string
+  /** The station's position (WGS-84). */
+  get position(): Position
+  /** Uplink rate, Mbps. */
+  get uplinkMbps(): number
+  /** Downlink rate, Mbps. */
+  get downlinkMbps(): number
+  /** Elevation mask, degrees. */
+  get minElevationDeg(): number
+  /** Plain-object form, for `JSON.stringify`. */
+  toJSON(): SyncStation
+  /** KSAT SvalSat, Platåberget, Svalbard (78.2297°N, 15.3975°E, 0.5 km): 150 Mbps up, 300 Mbps down, mask 5°. */
+  static svalbard(): GroundStation
+  /** Guiana Space Centre, Kourou (5.2378°N, 52.7683°W, 0 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static kourou(): GroundStation
+  /** Perth, Western Australia (31.9474°S, 115.8648°E, 0.03 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static perth(): GroundStation
+  /** Fairbanks, Alaska (64.8401°N, 147.7200°W, 0.135 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static fairbanks(): GroundStation
+  /** Kennedy Space Center, Florida (28.5729°N, 80.6490°W, 0 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static kennedy(): GroundStation
+  /** Wallops Flight Facility, Virginia (37.9402°N, 75.4664°W, 0 km): 100 Mbps up, 200 Mbps down, mask 10°. */
+  static wallops(): GroundStation
+  /** McMurdo Station, Antarctica (77.8391°S, 166.6671°E, 0.01 km): 50 Mbps up, 150 Mbps down, mask 5°. */
+  static mcmurdo(): GroundStation
+  /** TrollSat, Antarctica (72.0117°S, 2.5350°E, 1.27 km): 50 Mbps up, 150 Mbps down, mask 5°. */
+  static troll(): GroundStation
+  /** Hartebeesthoek, South Africa (25.8872°S, 27.7077°E, 1.415 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static hartebeesthoek(): GroundStation
+  /** Inuvik, Canada (68.3186°N, 133.5494°W, 0.1 km): 100 Mbps up, 200 Mbps down, mask 5°. */
+  static inuvik(): GroundStation
+  /** Singapore (1.3962°N, 103.8343°E, 0.05 km): 100 Mbps up, 150 Mbps down, mask 10°. */
+  static singapore(): GroundStation
+  /** The default network, as in the peer package: Svalbard, Kourou, Perth, Fairbanks. */
+  static defaultNetwork(): Array<GroundStation>
+  /**
+   * Every preset: the default network plus KSC, Wallops, McMurdo, Troll,
+   * Hartebeesthoek, Inuvik and Singapore.
+   */
+  static allPresets(): Array<GroundStation>
+}
+
 /** Ground–orbit round-trip estimate: transfer times, propagation and processing overhead. */
 export declare class LatencyEstimator {
   /** Validates: altitude and overhead >= 0, bandwidths > 0, all finite. */
@@ -256,10 +385,12 @@ export declare class SpaceMesh {
   /** Neighbours of a node over links that are up. */
   neighbors(nodeId: string): Array<string>
   /**
-   * The best route from `source` to `destination`, or null when none exists.
-   * Throws ERR_UNKNOWN_NODE for an unknown id.
+   * The best route from `source` to `destination`, or **null when none exists** (check
+   * `route === null` when the two may be disconnected). Throws ERR_UNKNOWN_NODE for an
+   * unknown id. The declared type is `MeshRoute` so that the common connected case reads
+   * as in the README (`route.hops`) under `strict`.
    */
-  findRoute(source: string, destination: string, options?: MeshRouteOptions | undefined | null): MeshRoute | null
+  findRoute(source: string, destination: string, options?: MeshRouteOptions | undefined | null): MeshRoute
   /**
    * Up to `k` loop-free routes in increasing order of the metric (Yen's algorithm),
    * all distinct. The metric must be 'latency' or 'hops'.
@@ -285,7 +416,10 @@ export declare class SpaceMesh {
    * mesh with none yet, to the shell's epoch).
    */
   addWalkerShell(options: WalkerShellOptions): Array<string>
-  /** Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift). */
+  /**
+   * Adds a satellite that moves on Keplerian elements (two-body + J2 secular drift),
+   * or on a TLE propagated with SGP4.
+   */
   addSatellite(options: MeshSatelliteOptions): void
   /**
    * Adds a ground station, linked at every time step to the orbiting satellites it
@@ -318,6 +452,290 @@ export declare class SpaceMesh {
 }
 export type JsSpaceMesh = SpaceMesh
 
+/**
+ * Computes ground-station contact windows for satellites on real orbits (SGP4).
+ *
+ * Satellites are registered with `addSatellite` (TLE, OMM or Keplerian elements). An id
+ * that was never registered uses the default orbit: circular, `orbitAltitudeKm` (550 km)
+ * high, `orbitInclinationDeg` (51.6°) inclined, epoch 2025-01-01T00:00Z, with RAAN and
+ * mean anomaly derived from a hash of the id (so different ids differ, reproducibly).
+ */
+export declare class SyncScheduler {
+  /**
+   * Creates a scheduler. Throws `ERR_INVALID_ARG` naming the option for bad stations,
+   * an unknown capacity model, |ut1MinusUtcSeconds| ≥ 1, or minStepSeconds outside [1, 10].
+   */
+  constructor(options?: SyncSchedulerOptions)
+  /** The stations, in order (window `stationIndex` refers to this list). */
+  get groundStations(): Array<GroundStation>
+  /** Registered satellite ids, in registration order. */
+  get satelliteIds(): Array<string>
+  /**
+   * Registers a satellite from a TLE (string or lines; 2 lines or 3 with a name),
+   * OMM mean elements or Keplerian elements. Throws `ERR_INVALID_TLE` naming the line
+   * and columns for a malformed TLE (length, checksum, non-numeric field),
+   * `ERR_INVALID_ARG` for bad Keplerian elements, `ERR_DUPLICATE_NODE` for a known id
+   * unless `replace` is true.
+   */
+  addSatellite(options: AddSyncSatelliteOptions): void
+  /** Unregisters a satellite; returns whether it was registered. */
+  removeSatellite(satelliteId: string): boolean
+  /** Facts about a satellite's orbit (registered, or the default orbit). */
+  getOrbitInfo(satelliteId: string): SyncOrbitInfo
+  /**
+   * Contact windows of one satellite with every station over
+   * `[startTime, startTime + durationHours]`, sorted by start time (then station order).
+   * Throws `ERR_INVALID_ARG` for durationHours ≤ 0 or above 8784 (one leap year) or an
+   * invalid Date; `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` if the orbit is invalid over
+   * the whole request (when it decays inside it, windows stop there).
+   */
+  getSyncWindows(options: SyncWindowsOptions): Array<SyncWindow>
+  /** `getSyncWindows` off the main thread. */
+  getSyncWindowsAsync(options: SyncWindowsOptions): Promise<SyncWindow[]>
+  /**
+   * Windows of many satellites at once (every registered satellite, or `satelliteIds`),
+   * computed in parallel. Satellites whose orbit is invalid over the whole request are
+   * listed in `failures` with their code.
+   */
+  getConstellationWindows(options: ConstellationWindowsOptions): ConstellationSyncWindows
+  /**
+   * `getConstellationWindows` off the main thread. `onProgress(fraction)` is called as
+   * satellites complete (fraction in (0, 1]); an exception it throws is uncaught.
+   */
+  getConstellationWindowsAsync(options: ConstellationWindowsOptions, onProgress?: (fraction: number) => void): Promise<ConstellationSyncWindows>
+  /**
+   * Azimuth, elevation and slant range of a satellite from a station (by name or
+   * index) at a time. Throws `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` after decay.
+   */
+  getLookAngles(options: SyncLookOptions): SyncLookAngles
+  /**
+   * The satellite's TEME state (SGP4 output), Earth-fixed position and sub-satellite
+   * point at a time. Throws `ERR_DECAYED` / `ERR_IMPLAUSIBLE_STATE` after decay (sticky).
+   */
+  getSatelliteState(options: SyncStateOptions): SatelliteState
+}
+
+/**
+ * Training and communication accounting for one node (the equivalent of the published
+ * package's `TrainingMetrics`). Times are seconds, sizes bytes. Steps are timed on the
+ * wall clock with `startStep`/`endStep`, or recorded with an explicit duration
+ * (`recordStep`) when simulating orbital time. Negative or non-finite values are
+ * `ERR_INVALID_ARG` (a non-finite loss `ERR_NON_FINITE`) and change nothing.
+ */
+export declare class TrainingMetrics {
+  /** Empty metrics. */
+  constructor()
+  /** Starts timing a step on the wall clock. */
+  startStep(): void
+  /** Ends the step begun by `startStep`, adding its wall time to compute time. */
+  endStep(options?: StepOptions | undefined | null): void
+  /** Counts a step of `durationS` seconds of compute (simulated or measured elsewhere). */
+  recordStep(durationS: number, options?: StepOptions | undefined | null): void
+  /** Counts one synchronisation. */
+  recordSync(record: SyncRecord): void
+  /** Adds seconds spent waiting (for a contact window, say). */
+  recordIdle(durationS: number): void
+  /**
+   * Counts one compressed message: its dense size and its wire size in bytes
+   * (e.g. `4 * gradient.length` and `compressed.toBuffer().length`).
+   */
+  recordCompression(denseBytes: number, wireBytes: number): void
+  /** Steps counted. */
+  get totalSteps(): number
+  /** Samples processed. */
+  get totalSamples(): number
+  /** Bytes uploaded plus downloaded. */
+  get totalBytesTransferred(): number
+  /** Compute time ÷ (compute + communication + idle); 0 before any time is recorded. */
+  get computeEfficiency(): number
+  /** Communication time ÷ compute time; null while no compute time is recorded. */
+  get communicationOverhead(): number | null
+  /** Mean recorded loss, or null. */
+  get averageLoss(): number | null
+  /** Last recorded loss, or null. */
+  get latestLoss(): number | null
+  /** Every recorded loss, in order (a copy). */
+  get lossHistory(): Float64Array
+  /** All metrics at once. */
+  summary(): TrainingMetricsSummary
+  /** Forgets everything. */
+  reset(): void
+}
+
+/**
+ * A queue of transfers (uplink or downlink, with priority, deadline and earliest
+ * start) and a planner that fits them into contact windows.
+ *
+ * Model: the rate of a window is uniform over it; uplink and downlink of a satellite
+ * share its contact time (half duplex) and a satellite talks to one station at a time;
+ * a station with A antennas serves at most A satellites at any instant. Planning order:
+ * priority, then earlier deadline (none last), then queue order; each transfer in turn
+ * gets the placement that finishes earliest, whole or not at all. See docs/planner.md.
+ */
+export declare class TransferPlanner {
+  /**
+   * Creates an empty planner. `ERR_INVALID_ARG` for an antenna count that is not an
+   * integer ≥ 1.
+   */
+  constructor(options?: TransferPlannerOptions | undefined | null)
+  /**
+   * Queues a transfer and returns its id. `ERR_INVALID_ARG` for a size that is not
+   * finite and > 0, an unknown priority or direction, an invalid Date;
+   * `ERR_DUPLICATE_TRANSFER` for an id already queued.
+   */
+  enqueue(transfer: TransferRequest): string
+  /** Removes a queued transfer; false when no transfer has that id. */
+  remove(transferId: string): boolean
+  /** The transfer planned first (highest priority, earliest deadline, first queued), or null. */
+  peek(): QueuedTransfer | null
+  /** Removes and returns the transfer `peek` would return, or null when empty. */
+  pop(): QueuedTransfer | null
+  /** Number of queued transfers. */
+  get size(): number
+  /** Total MB queued. */
+  get pendingMb(): number
+  /** True when nothing is queued. */
+  isEmpty(): boolean
+  /** Empties the queue. */
+  clear(): void
+  /** Every queued transfer, in planning order. */
+  pending(): Array<QueuedTransfer>
+  /**
+   * Removes and returns, in planning order, the transfers that fit a capacity of
+   * `capacityMb` taken first-fit (each one that still fits is taken). The equivalent of
+   * the peer's `PriorityQueue.getTasksForWindow`, without time or satellites.
+   */
+  takeForCapacity(capacityMb: number): Array<QueuedTransfer>
+  /**
+   * Plans the queued transfers into `windows` (see the class comment). A transfer for a
+   * satellite without windows is reported in `unplaced`, not thrown. Throws
+   * `ERR_INVALID_ARG` for a malformed window (missing field, invalid Date, end before
+   * start, negative capacity) naming `windows[i]`, or bad options. The queue is left
+   * as it is unless `dequeue: true`.
+   */
+  plan(windows: Array<PlannerWindow>, options?: TransferPlanOptions): TransferPlan
+  /** `plan` off the main thread (windows and queue are read before it leaves). */
+  planAsync(windows: Array<PlannerWindow>, options?: TransferPlanOptions): Promise<TransferPlan>
+  /** Summary of the last `plan` (the peer's `getScheduleSummary`), or null before any. */
+  lastSummary(): TransferPlanSummary | null
+  /** Antennas of every station not listed in `stationAntennas`. */
+  get antennasPerStation(): number
+  /** Antennas of a station (its override, else `antennasPerStation`). */
+  antennasOf(station: string): number
+}
+export type JsTransferPlanner = TransferPlanner
+
+/** Options of `addSatellite`: exactly one of `tle`, `omm`, `kepler`. */
+export interface AddSyncSatelliteOptions {
+  /** Unique id within the scheduler. */
+  satelliteId: string
+  /** A TLE: one string (2 lines, or 3 with a name) or an array of 2 or 3 lines. Checksums are verified. */
+  tle?: string | string[]
+  /**
+   * OMM mean elements as JSON keys (CelesTrak `FORMAT=json`): `EPOCH`, `MEAN_MOTION`,
+   * `ECCENTRICITY`, `INCLINATION`, `RA_OF_ASC_NODE`, `ARG_OF_PERICENTER`,
+   * `MEAN_ANOMALY`, and optionally `BSTAR`, `MEAN_MOTION_DOT`, `MEAN_MOTION_DDOT`,
+   * `NORAD_CAT_ID`, `OBJECT_NAME`.
+   */
+  omm?: Record<string, string | number>
+  /** Keplerian elements. */
+  kepler?: SyncKeplerElements
+  /** Replace an existing satellite with the same id instead of throwing ERR_DUPLICATE_NODE. @default false */
+  replace?: boolean
+}
+
+/** Options of `aggregate(grads, {...})`. */
+export interface AggregateOptions {
+  /** One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights. */
+  weights?: Array<number>
+  /** ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0. */
+  staleness?: Array<number>
+  /**
+   * Write the result into this array (of the inputs' length, not sharing memory with a
+   * dense input) and return it, instead of allocating a new one: saves the page faults of
+   * a fresh output when aggregating round after round. `aggregate` only.
+   */
+  out?: Float32Array
+}
+
+/** How a `GradientAggregator` combines client updates. */
+export declare enum AggregationStrategy {
+  /** Federated averaging: Σ wᵢ·gᵢ / Σ wᵢ with wᵢ = weight × samples. */
+  FEDAVG = 'fedavg',
+  /** Weighted average: Σ wᵢ·gᵢ / Σ wᵢ with wᵢ = weight (samples ignored). */
+  WEIGHTED_AVG = 'weighted_avg',
+  /** Coordinate-wise median (robust to a minority of arbitrary updates). */
+  MEDIAN = 'median',
+  /** Coordinate-wise mean after dropping the ⌊β·n⌋ lowest and highest values (`trimFraction` β). */
+  TRIMMED_MEAN = 'trimmed_mean',
+  /** The single update with the smallest Krum score (`faultyNodes` f; needs n > 2f + 2). */
+  KRUM = 'krum',
+  /** The weighted mean of the `multiKrumCount` (default n − f) updates with the smallest Krum scores. */
+  MULTI_KRUM = 'multi_krum',
+  /** FedAvg, then server momentum on the global model. */
+  FEDAVGM = 'fedavgm',
+  /** FedAvg, then a server Adam step on the global model. */
+  FEDADAM = 'fedadam',
+  /** FedAvg, then a server Yogi step on the global model. */
+  FEDYOGI = 'fedyogi',
+  /** FedAvg with each weight multiplied by s(τ) = (1 + τ)^(−stalenessExponent), τ = staleness in rounds. */
+  ASYNC_FEDAVG = 'async_fedavg',
+}
+
+/** Options of `add(nodeId, grad, {...})`. */
+export interface AggregatorAddOptions {
+  /** Weight, finite and ≥ 0. Default 1. */
+  weight?: number
+  /** Local sample count, finite and ≥ 0; multiplies the weight (except WEIGHTED_AVG). Default 1. */
+  samples?: number
+  /** Server round (model version) the client trained from; staleness = finish round − this. Default: the aggregator's current round. */
+  round?: number
+}
+
+/** `getStats()`: counters, the privacy parameters and what the last round did. */
+export interface AggregatorStats {
+  /** The aggregator's strategy. */
+  strategy: AggregationStrategy
+  /** Current server round (after a finish with round R it is R + 1). */
+  round: number
+  /** Rounds completed by `aggregate` or `finish`. */
+  completedRounds: number
+  /** Updates added since the last `finish()`. */
+  pendingParticipants: number
+  /** `finish()` refuses fewer updates than this. */
+  minParticipants: number
+  /** Σ weights of the pending updates (before staleness). */
+  pendingWeight: number
+  /** Σ samples of the pending updates. */
+  pendingSamples: number
+  /** Length of the pending updates or of the global model; absent when unknown. */
+  modelLength?: number
+  /** Updates aggregated so far, all rounds. */
+  updatesReceived: number
+  /** Updates scaled down by `clipNorm`, all rounds. */
+  clippedUpdates: number
+  /** L2 clip norm C; absent without clipping. */
+  clipNorm?: number
+  /** Noise multiplier σ. */
+  noiseMultiplier: number
+  /** Standard deviation of the noise added per coordinate in the last round (σ·C·max wᵢ/Σ wᵢ). */
+  lastNoiseStd: number
+  /** Updates in the last round. */
+  lastParticipants: number
+  /** Σ weights of the last round (after staleness). */
+  lastTotalWeight: number
+  /** Updates clipped in the last round. */
+  lastClipped: number
+  /** ASYNC_FEDAVG: updates dropped for staleness in the last round. */
+  lastDroppedStale: number
+  /** KRUM / MULTI_KRUM: positions (input order, or arrival order for `finish`) of the updates kept last round. */
+  lastSelected: Array<number>
+  /** Whether a global model is held (server optimisers then return it). */
+  hasGlobalModel: boolean
+  /** Server optimiser steps taken. */
+  optimizerSteps: number
+}
+
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
   /** Default `CompressionType.TOP_K`. */
@@ -348,6 +766,24 @@ export declare enum CompressionType {
   TOP_K_QUANTIZED = 'top_k_quantized',
 }
 
+/** Result of `getConstellationWindows`. */
+export interface ConstellationSyncWindows {
+  /** Every window of every satellite, sorted by start time (then satellite, then station). */
+  windows: Array<SyncWindow>
+  /** Satellites with no usable orbit over the request (for example decayed before it). */
+  failures: Array<SyncFailure>
+}
+
+/** Options of `getConstellationWindows`. */
+export interface ConstellationWindowsOptions {
+  /** The satellites (unregistered ids use the default orbit). @default every registered satellite */
+  satelliteIds?: Array<string>
+  /** Length of the request, hours, in (0, 8784]. */
+  durationHours: number
+  /** Start of the request. @default now */
+  startTime?: Date
+}
+
 /** Options of `new FederatedClient({...})`. */
 export interface FederatedClientOptions {
   /** This client's id, e.g. `'sat-001'`. */
@@ -370,6 +806,65 @@ export interface FederatedClientStats {
   /** L2 norm of the error-feedback residual. */
   residualNorm: number
   compressionType: CompressionType
+}
+
+/** Options of `finish({...})`. */
+export interface FinishOptions {
+  /** The current server round (model version) R; staleness of an update = R − its round. Default: the aggregator's `round`. */
+  round?: number
+}
+
+/** Options of `new GradientAggregator({...})`; every field is optional. */
+export interface GradientAggregatorOptions {
+  /** Default `AggregationStrategy.FEDAVG`. */
+  strategy?: AggregationStrategy
+  /** TRIMMED_MEAN: fraction trimmed at each end, in [0, 0.5). Default 0.1. */
+  trimFraction?: number
+  /** KRUM / MULTI_KRUM: assumed number f of faulty updates (integer ≥ 0); a round needs more than 2f + 2 updates. Default 1. */
+  faultyNodes?: number
+  /** MULTI_KRUM: how many of the best-scored updates are averaged. Default n − f. */
+  multiKrumCount?: number
+  /** Server learning rate η (> 0): default 1.0 for FEDAVGM, 0.1 for FEDADAM, 0.01 for FEDYOGI. */
+  serverLearningRate?: number
+  /** FEDAVGM momentum μ in [0, 1). Default 0.9. */
+  momentum?: number
+  /** FEDADAM / FEDYOGI β₁ in [0, 1). Default 0.9. */
+  beta1?: number
+  /** FEDADAM / FEDYOGI β₂ in [0, 1). Default 0.99. */
+  beta2?: number
+  /** FEDADAM / FEDYOGI adaptivity τ (> 0). Default 1e-3. */
+  tau?: number
+  /** The server optimisers' global model (copied): `aggregate`/`finish` then return the updated model. */
+  globalModel?: Float32Array | number[]
+  /** ASYNC_FEDAVG: exponent a of s(τ) = (1 + τ)^(−a), a ≥ 0 (0 = no discount). Default 0.5. */
+  stalenessExponent?: number
+  /** ASYNC_FEDAVG: updates more than this many rounds stale are dropped (integer ≥ 0). Default: none dropped. */
+  maxStaleness?: number
+  /** Clip every update to this L2 norm (> 0) before it is weighted. Default: no clipping. */
+  clipNorm?: number
+  /** Gaussian noise multiplier σ ≥ 0 (needs `clipNorm`; averaging strategies only). Default 0. */
+  noiseMultiplier?: number
+  /** Seed of the noise (integer 0 … 2^53). Default 0. */
+  seed?: number
+  /** `finish()` refuses a round with fewer updates (integer ≥ 1). Default 1. */
+  minParticipants?: number
+}
+
+/** Options of `new GroundStation({...})`. */
+export interface GroundStationOptions {
+  /** Display name (non-empty). */
+  name: string
+  /**
+   * Where the antenna is: a `Position`, `@rotastellar/sdk`'s `Position`, or any
+   * `{ latitude, longitude, altitudeKm }` (WGS-84, altitude above the ellipsoid).
+   */
+  position: PositionLike
+  /** Uplink rate, Mbps (10⁶ bit/s), ≥ 0. */
+  uplinkMbps: number
+  /** Downlink rate, Mbps, ≥ 0. */
+  downlinkMbps: number
+  /** Elevation mask, degrees in [0, 90). @default 10 */
+  minElevationDeg?: number
 }
 
 /** Keplerian elements of `addSatellite`. */
@@ -591,8 +1086,15 @@ export interface MeshRouteSeriesOptions {
 export interface MeshSatelliteOptions {
   /** Unique id of the satellite in the mesh. */
   nodeId: string
-  /** Keplerian elements (two-body + J2 secular drift). */
-  elements: KeplerElementsOptions
+  /** Keplerian elements (two-body + J2 secular drift). Give this or `tle`. */
+  elements?: KeplerElementsOptions
+  /**
+   * A TLE (one string, or 2 lines / 3 with a name), propagated with SGP4 as in
+   * `SyncScheduler`. Give this or `elements`. Needs the mesh time to be set first
+   * (`updateTopology`), since SGP4 is only valid near the element set's epoch; a
+   * satellite that has decayed by a time step makes `updateTopology` throw ERR_DECAYED.
+   */
+  tle?: string | string[]
   /** How it gets inter-satellite links at each time step. @default 'range' */
   links?: 'range' | 'none'
 }
@@ -776,6 +1278,25 @@ export interface PartitionStage {
   memoryCapacityMb: number
 }
 
+/**
+ * A contact window as the planner reads it. `SyncScheduler.getSyncWindows` returns
+ * such objects; plain objects with these fields work too. Other fields are ignored.
+ */
+export interface PlannerWindow {
+  /** Satellite of the pass. */
+  satelliteId: string
+  /** The station (only its `name` is read), or its name. */
+  station: { name: string } | string
+  /** Start of the contact (Acquisition of signal). */
+  startTime: Date
+  /** End of the contact (loss of signal); not before `startTime`. */
+  endTime: Date
+  /** Downlink capacity of the whole window, MB (10^6 bytes), ≥ 0. */
+  dataCapacityMb: number
+  /** Uplink capacity of the whole window, MB, ≥ 0. @default 0 */
+  uplinkCapacityMb?: number
+}
+
 /** The TypeScript shape accepted wherever a position is expected. */
 export interface PositionLike {
   latitude: number
@@ -793,6 +1314,52 @@ export interface PositionOptions {
   altitudeKm?: number
 }
 
+/** Tallies by priority. */
+export interface PriorityTallies {
+  /** CRITICAL transfers. */
+  critical: PriorityTally
+  /** HIGH transfers. */
+  high: PriorityTally
+  /** NORMAL transfers. */
+  normal: PriorityTally
+  /** LOW transfers. */
+  low: PriorityTally
+}
+
+/** Counts and MB of one priority. */
+export interface PriorityTally {
+  /** Transfers placed. */
+  placed: number
+  /** Transfers left out. */
+  unplaced: number
+  /** MB placed. */
+  placedMb: number
+  /** MB left out. */
+  unplacedMb: number
+}
+
+/** A transfer in the queue. */
+export interface QueuedTransfer {
+  /** Its id. */
+  transferId: string
+  /** Satellite whose windows carry it. */
+  satelliteId: string
+  /** Size, MB (10^6 bytes). */
+  sizeMb: number
+  /** Its priority. */
+  priority: TransferPriority
+  /** Absent (undefined) when it has none. */
+  deadline?: Date
+  /** Absent (undefined) when it has none. */
+  earliestStart?: Date
+  /** Uplink or downlink. */
+  direction: TransferDirection
+  /** May it be cut into pieces? */
+  splittable: boolean
+  /** Free text given at `enqueue`. */
+  description: string
+}
+
 /** Range + line-of-sight link rule for satellites with `links: 'range'`. */
 export interface RangeLinkOptions {
   /** Longest link, km. @default 5000 */
@@ -808,10 +1375,372 @@ export interface RangeLinkOptions {
   maxLinksPerSatellite?: number
 }
 
+/** A satellite's state at one instant. */
+export interface SatelliteState {
+  /** TEME position (SGP4 output), km. */
+  temePositionKm: Array<number>
+  /** TEME velocity, km/s. */
+  temeVelocityKmS: Array<number>
+  /** Earth-fixed (ITRS axes, no polar motion) position, km. */
+  ecefPositionKm: Array<number>
+  /** Geodetic latitude of the sub-satellite point, degrees. */
+  latitude: number
+  /** Longitude, degrees in (-180, 180]. */
+  longitude: number
+  /** Height above the WGS-84 ellipsoid, km. */
+  altitudeKm: number
+  /** |time − epoch| > 30 days: SGP4 accuracy degrades quickly beyond that. */
+  outsideValidityWindow: boolean
+}
+
 /** Options of `new SpaceMesh(options?)`. */
 export interface SpaceMeshOptions {
   /** Rule for range-linked satellites. */
   rangeLinks?: RangeLinkOptions
+}
+
+/** Options of `endStep` and `recordStep`. */
+export interface StepOptions {
+  /** The step's training loss (finite). */
+  loss?: number
+  /** Samples processed in the step (default 0). */
+  samples?: number
+}
+
+/** A satellite skipped by a constellation search, with the reason. */
+export interface SyncFailure {
+  /** The satellite. */
+  satelliteId: string
+  /** Stable error code (`ERR_DECAYED`, `ERR_IMPLAUSIBLE_STATE`, …). */
+  code: string
+  /** Human message. */
+  message: string
+}
+
+/** Keplerian elements for `addSatellite({ satelliteId, kepler })` (used as SGP4 mean elements, no drag). */
+export interface SyncKeplerElements {
+  /** Semi-major axis, km (or give `altitudeKm` for a circular orbit). */
+  semiMajorAxisKm?: number
+  /** Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm. */
+  altitudeKm?: number
+  /** Eccentricity in [0, 1). @default 0 */
+  eccentricity?: number
+  /** Inclination, degrees in [0, 180]. */
+  inclinationDeg: number
+  /** RAAN at epoch, degrees. @default 0 */
+  raanDeg?: number
+  /** Argument of perigee, degrees. @default 0 */
+  argPerigeeDeg?: number
+  /** Mean anomaly at epoch, degrees. @default 0 */
+  meanAnomalyDeg?: number
+  /** Epoch of the elements. */
+  epoch: Date
+}
+
+/** Look angles of a satellite from a station. */
+export interface SyncLookAngles {
+  /** Azimuth, degrees from north through east in [0, 360) (0 at the zenith by convention). */
+  azimuthDeg: number
+  /** Geometric elevation (no refraction), degrees. */
+  elevationDeg: number
+  /** Slant range, km. */
+  rangeKm: number
+}
+
+/** Options of `getLookAngles`. */
+export interface SyncLookOptions {
+  /** The satellite. */
+  satelliteId: string
+  /** Station name or index in `groundStations`. */
+  station: string | number
+  /** When. */
+  time: Date
+}
+
+/** Facts about a registered (or default) orbit. */
+export interface SyncOrbitInfo {
+  /** `'tle'`, `'omm'`, `'kepler'` or `'default'`. */
+  source: string
+  /** Object name, when the element set carried one. */
+  name?: string
+  /** Catalogue number (0 for Keplerian / default orbits). */
+  noradId: number
+  /** Epoch of the elements. */
+  epoch: Date
+  /** Period, minutes. */
+  periodMinutes: number
+  /** Perigee altitude above the WGS72 equatorial radius, km. */
+  perigeeAltitudeKm: number
+  /** Apogee altitude, km. */
+  apogeeAltitudeKm: number
+  /** Inclination, degrees. */
+  inclinationDeg: number
+  /** Deep-space (SDP4) propagation: period ≥ 225 min. */
+  deepSpace: boolean
+}
+
+/** Options of `recordSync`. */
+export interface SyncRecord {
+  /** Bytes sent to the ground or to another node. */
+  bytesUp: number
+  /** Bytes received. */
+  bytesDown: number
+  /** Seconds the link was busy (default 0). */
+  durationS?: number
+}
+
+/** Options of `new SyncScheduler({...})`. */
+export interface SyncSchedulerOptions {
+  /**
+   * The stations (`GroundStation` instances or plain objects with the same fields).
+   * @default GroundStation.defaultNetwork()
+   */
+  groundStations?: Array<GroundStation | GroundStationOptions>
+  /** UT1 − UTC in seconds, for the Earth rotation angle (|x| < 1). @default 0 */
+  ut1MinusUtcSeconds?: number
+  /**
+   * Capacity model: `'constant'` (rate × duration ÷ 8) or `'linkBudget'` (rate scaled by
+   * min(1, (referenceRangeKm / slant range)²)). @default 'constant'
+   */
+  capacityModel?: 'constant' | 'linkBudget'
+  /** Slant range at which a station reaches its nominal rate, for `'linkBudget'`. @default 1000 */
+  referenceRangeKm?: number
+  /** Step floor of the search, seconds in [1, 10]: no pass at least this long is missed. @default 10 */
+  minStepSeconds?: number
+  /** Altitude of the default orbit used for unregistered satellites, km. @default 550 */
+  orbitAltitudeKm?: number
+  /** Inclination of the default orbit, degrees. @default 51.6 */
+  orbitInclinationDeg?: number
+}
+
+/** Options of `getSatelliteState`. */
+export interface SyncStateOptions {
+  /** The satellite. */
+  satelliteId: string
+  /** When. */
+  time: Date
+}
+
+/** The station of a window (plain object with the `GroundStation` fields). */
+export interface SyncStation {
+  /** Name. */
+  name: string
+  /** Position. */
+  position: SyncStationPosition
+  /** Uplink rate, Mbps. */
+  uplinkMbps: number
+  /** Downlink rate, Mbps. */
+  downlinkMbps: number
+  /** Elevation mask, degrees. */
+  minElevationDeg: number
+}
+
+/** A station position in a result (plain object). */
+export interface SyncStationPosition {
+  /** Geodetic latitude, degrees. */
+  latitude: number
+  /** Longitude, degrees. */
+  longitude: number
+  /** Height above the WGS-84 ellipsoid, km. */
+  altitudeKm: number
+}
+
+/** A contact window: the satellite is above the station's mask from `startTime` to `endTime`. */
+export interface SyncWindow {
+  /** The satellite. */
+  satelliteId: string
+  /** The station (a plain object with the `GroundStation` fields). */
+  station: SyncStation
+  /** Index of the station in the scheduler's `groundStations`. */
+  stationIndex: number
+  /** Acquisition of signal (elevation rises through the mask), or the request start if clipped. */
+  startTime: Date
+  /** Loss of signal, or the request end if clipped. */
+  endTime: Date
+  /**
+   * `endTime − startTime`, seconds: the difference of the two Dates (whole milliseconds),
+   * so it prints as a short decimal and agrees with the Dates exactly.
+   */
+  durationSeconds: number
+  /** Highest elevation inside the window, degrees. */
+  maxElevationDeg: number
+  /** When it is reached. */
+  maxElevationTime: Date
+  /**
+   * Downlink capacity, MB (10⁶ bytes): downlinkMbps × durationSeconds ÷ 8 under the
+   * default constant model.
+   */
+  dataCapacityMb: number
+  /** Uplink capacity, MB. */
+  uplinkCapacityMb: number
+  /** The pass was already under way at the request start (startTime is the request start). */
+  clippedStart: boolean
+  /** The pass had not ended at the request end (endTime is the request end, or the decay time). */
+  clippedEnd: boolean
+  /** The window ends because the satellite decayed (SGP4 invalid from then on). */
+  endsByDecay: boolean
+  /** Slant range at the culmination, km. */
+  minRangeKm: number
+}
+
+/** Options of `getSyncWindows`. */
+export interface SyncWindowsOptions {
+  /** The satellite (an unregistered id uses the default orbit). */
+  satelliteId: string
+  /** Length of the request, hours, in (0, 8784] (one leap year). */
+  durationHours: number
+  /** Start of the request. @default now */
+  startTime?: Date
+}
+
+/** A snapshot of every metric, for logs and `JSON.stringify`. */
+export interface TrainingMetricsSummary {
+  totalSteps: number
+  totalSamples: number
+  computeTimeS: number
+  communicationTimeS: number
+  idleTimeS: number
+  computeEfficiency: number
+  /** Communication ÷ compute time; null while no compute time is recorded. */
+  communicationOverhead?: number
+  bytesUploaded: number
+  bytesDownloaded: number
+  totalBytesTransferred: number
+  syncCount: number
+  /** Dense bytes ÷ wire bytes over recorded compressions (1 when none). */
+  compressionRatio: number
+  /** Mean loss; null when no loss was recorded. */
+  averageLoss?: number
+  latestLoss?: number
+}
+
+/** Direction of a transfer. */
+export declare enum TransferDirection {
+  /** Ground to satellite: uses a window's `uplinkCapacityMb`. */
+  UPLINK = 'uplink',
+  /** Satellite to ground (the default): uses a window's `dataCapacityMb`. */
+  DOWNLINK = 'downlink',
+}
+
+/** One piece of a placed transfer. */
+export interface TransferPlacement {
+  /** The transfer this piece belongs to. */
+  transferId: string
+  /** Its satellite. */
+  satelliteId: string
+  /** Name of the station. */
+  station: string
+  /** Start of the piece (ms precision). */
+  startTime: Date
+  /** End of the piece (ms precision). */
+  endTime: Date
+  /** MB carried by this piece (exact; the pieces of a transfer sum to its size). */
+  sizeMb: number
+  /** Index of the window in the `windows` argument. */
+  windowIndex: number
+  /** Direction of the transfer. */
+  direction: TransferDirection
+  /** Priority of the transfer. */
+  priority: TransferPriority
+}
+
+/** The result of `plan`. */
+export interface TransferPlan {
+  /** Pieces, sorted by start time. */
+  placements: Array<TransferPlacement>
+  /** What could not be placed and why, in planning order. */
+  unplaced: Array<UnplacedTransfer>
+  /** Totals. */
+  summary: TransferPlanSummary
+}
+
+/** Options of `new TransferPlanner(options?)`. */
+export interface TransferPlannerOptions {
+  /**
+   * Antennas of every station not in `stationAntennas`: a station with A antennas
+   * serves at most A satellites at any instant. @default 1
+   */
+  antennasPerStation?: number
+  /** Antenna count per station name, overriding `antennasPerStation`. */
+  stationAntennas?: Record<string, number>
+}
+
+/** Options of `plan(windows, options?)`. */
+export interface TransferPlanOptions {
+  /** Nothing is placed before this instant (windows are clipped). @default none */
+  startTime?: Date
+  /** Nothing is placed after this instant (windows are clipped). @default none */
+  endTime?: Date
+  /** Remove the placed transfers from the queue (like the peer's `optimize`). @default false */
+  dequeue?: boolean
+}
+
+/** Totals of a plan (the equivalent of the peer's `getScheduleSummary`). */
+export interface TransferPlanSummary {
+  /** Transfers placed (whole). */
+  placedTransfers: number
+  /** Transfers left out. */
+  unplacedTransfers: number
+  /** MB placed. */
+  placedMb: number
+  /** MB left out. */
+  unplacedMb: number
+  /** Downlink MB placed. */
+  downlinkMb: number
+  /** Uplink MB placed. */
+  uplinkMb: number
+  /** Number of placements (pieces). */
+  pieces: number
+  /** Windows holding at least one piece. */
+  windowsUsed: number
+  /** Contact time of all windows inside the horizon, seconds. */
+  windowSeconds: number
+  /** Contact time used by placements, seconds. */
+  usedSeconds: number
+  /** usedSeconds ÷ windowSeconds (0 without window time): share of contact time used. */
+  utilisation: number
+  /** End of the last piece; null when nothing was placed. */
+  completionTime?: Date
+  /** Counts and MB by priority. */
+  byPriority: PriorityTallies
+  /** Transfers left in the queue after this plan. */
+  pendingTransfers: number
+  /** MB left in the queue after this plan. */
+  pendingMb: number
+}
+
+/** Priority of a transfer: higher priorities are planned first. */
+export declare enum TransferPriority {
+  /** Planned before everything else. */
+  CRITICAL = 'critical',
+  /** After CRITICAL. */
+  HIGH = 'high',
+  /** The default. */
+  NORMAL = 'normal',
+  /** Planned last. */
+  LOW = 'low',
+}
+
+/** A transfer to queue with `enqueue`. */
+export interface TransferRequest {
+  /** Unique id in the queue. @default 'transfer-N' (N counts enqueues) */
+  transferId?: string
+  /** Satellite whose windows carry the transfer. */
+  satelliteId: string
+  /** Size, MB (10^6 bytes), finite and > 0. */
+  sizeMb: number
+  /** @default TransferPriority.NORMAL */
+  priority?: TransferPriority
+  /** Every piece ends by this instant. @default none */
+  deadline?: Date
+  /** No piece starts before this instant. @default none */
+  earliestStart?: Date
+  /** @default TransferDirection.DOWNLINK */
+  direction?: TransferDirection
+  /** May the transfer be cut into pieces across windows (and within one)? @default true */
+  splittable?: boolean
+  /** Free text, kept with the transfer. @default '' */
+  description?: string
 }
 
 /** Options of `ModelProfile.createTransformer({...})` (defaults: the peer package's). */
@@ -830,6 +1759,25 @@ export interface TransformerOptions {
   bytesPerParam?: number
   /** Bytes per activation value. Default: bytesPerParam. */
   bytesPerActivation?: number
+}
+
+/** A transfer that could not be placed. */
+export interface UnplacedTransfer {
+  /** The transfer left out. */
+  transferId: string
+  /** Its satellite. */
+  satelliteId: string
+  /** Its size, MB. */
+  sizeMb: number
+  /** Its priority. */
+  priority: TransferPriority
+  /** Human explanation. */
+  reason: string
+  /**
+   * `'NO_WINDOW'`, `'OUTSIDE_HORIZON'`, `'DEADLINE_PASSED'`, `'INSUFFICIENT_CAPACITY'`,
+   * `'NO_SINGLE_WINDOW'` or `'CAPACITY_TAKEN'`.
+   */
+  code: 'NO_WINDOW' | 'OUTSIDE_HORIZON' | 'DEADLINE_PASSED' | 'INSUFFICIENT_CAPACITY' | 'NO_SINGLE_WINDOW' | 'CAPACITY_TAKEN'
 }
 
 /** Options of `addWalkerShell`. */

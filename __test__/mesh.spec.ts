@@ -156,9 +156,9 @@ test('findRoute equals Floyd–Warshall for latency, hops and bandwidth on rando
         const rh = mesh.findRoute(`n${s}`, `n${d}`, { metric: 'hops' })
         const rb = mesh.findRoute(`n${s}`, `n${d}`, { metric: 'bandwidth' })
         if (lat[s][d] === Infinity) {
-          t.is(rl, null)
-          t.is(rh, null)
-          t.is(rb, null)
+          t.is(rl as MeshRoute | null, null)
+          t.is(rh as MeshRoute | null, null)
+          t.is(rb as MeshRoute | null, null)
           continue
         }
         checkRoute(t, rl!, edges, s, d)
@@ -261,7 +261,7 @@ test('CASES #20: two components give null and Infinity; the connected uplink is 
   const mesh = new SpaceMesh()
   for (let i = 0; i < 6; i++) mesh.addNode(new MeshNode({ nodeId: `${i}`, position: { latitude: 0, longitude: i, altitudeKm: 550 } }))
   for (const [a, b] of [['0', '1'], ['1', '2'], ['3', '4'], ['4', '5']]) mesh.addLink(a, b, { bandwidthMbps: 100, latencyMs: 5 })
-  t.is(mesh.findRoute('0', '5'), null)
+  t.is(mesh.findRoute('0', '5') as MeshRoute | null, null)
   const d = mesh.distancesFrom('0')
   t.is(d.values[d.nodeIds.indexOf('5')], Infinity)
   t.is(d.values[d.nodeIds.indexOf('2')], 10)
@@ -321,7 +321,7 @@ test('unknown ids, bad options and editing', (t) => {
   mesh.addLink('a', 'b', { bandwidthMbps: 5, latencyMs: 1 })
   code(t, () => mesh.addLink('b', 'a', { bandwidthMbps: 5 }), 'ERR_INVALID_ARG', /already exists/)
   mesh.setLinkUp('a', 'b', false)
-  t.is(mesh.findRoute('a', 'b'), null)
+  t.is(mesh.findRoute('a', 'b') as MeshRoute | null, null)
   t.false(mesh.getLink('a', 'b')!.up)
   t.deepEqual(mesh.neighbors('a'), [])
   mesh.setLinkUp('a', 'b', true)

@@ -678,9 +678,11 @@ impl JsSpaceMesh {
         self.mesh().neighbors(&node_id).map_err(js_err)
     }
 
-    /// The best route from `source` to `destination`, or null when none exists.
-    /// Throws ERR_UNKNOWN_NODE for an unknown id.
-    #[napi(catch_unwind)]
+    /// The best route from `source` to `destination`, or **null when none exists** (check
+    /// `route === null` when the two may be disconnected). Throws ERR_UNKNOWN_NODE for an
+    /// unknown id. The declared type is `MeshRoute` so that the common connected case reads
+    /// as in the README (`route.hops`) under `strict`.
+    #[napi(catch_unwind, ts_return_type = "MeshRoute")]
     pub fn find_route(&self, source: String, destination: String, options: Option<MeshRouteOptions>) -> napi::Result<Option<MeshRoute>, String> {
         let metric = metric(&options)?;
         Ok(self.mesh().find_route(&source, &destination, metric).map_err(js_err)?.map(MeshRoute::from))
