@@ -2,6 +2,36 @@
 // parameters live in one Float32Array, so a model update is one flat gradient vector.
 import { PIXELS, type Dataset } from './mnist.js'
 
+/** A dataset's pixels as compressed rows: MNIST digits are ~80 % zero, so the first layer
+ * only needs to touch the ink. Built once per dataset. */
+interface SparseRows {
+  start: Uint32Array
+  index: Uint16Array
+  value: Float32Array
+}
+const sparseCache = new WeakMap<Dataset, SparseRows>()
+function sparseRows(data: Dataset): SparseRows {
+  let r = sparseCache.get(data)
+  if (r) return r
+  let nnz = 0
+  for (let k = 0; k < data.x.length; k++) if (data.x[k] !== 0) nnz++
+  r = { start: new Uint32Array(data.n + 1), index: new Uint16Array(nnz), value: new Float32Array(nnz) }
+  let at = 0
+  for (let s = 0; s < data.n; s++) {
+    r.start[s] = at
+    for (let i = 0; i < PIXELS; i++) {
+      const v = data.x[s * PIXELS + i]
+      if (v !== 0) {
+        r.index[at] = i
+        r.value[at++] = v
+      }
+    }
+  }
+  r.start[data.n] = at
+  sparseCache.set(data, r)
+  return r
+}
+
 export class Mlp {
   readonly hidden: number
   readonly size: number
@@ -27,16 +57,18 @@ export class Mlp {
   }
 
   /** Forward pass of one sample; fills `h` (hidden activations) and `p` (class probabilities). */
-  private forward(x: Float32Array, xo: number, h: Float32Array, p: Float32Array): void {
+  private forward(x: SparseRows, sample: number, h: Float32Array, p: Float32Array): void {
     const H = this.hidden
     const P = this.params
     const b1 = PIXELS * H
     const w2 = b1 + H
     const b2 = w2 + H * 10
+    const a = x.start[sample]
+    const b = x.start[sample + 1]
     for (let j = 0; j < H; j++) {
       let s = P[b1 + j]
       const row = j * PIXELS
-      for (let i = 0; i < PIXELS; i++) s += P[row + i] * x[xo + i]
+      for (let k = a; k < b; k++) s += P[row + x.index[k]] * x.value[k]
       h[j] = s > 0 ? s : 0
     }
     let max = -Infinity
@@ -62,6 +94,7 @@ export class Mlp {
     const h = new Float32Array(H)
     const p = new Float32Array(10)
     const dh = new Float32Array(H)
+    const x = sparseRows(data)
     const order = Array.from({ length: data.n }, (_, i) => i)
     for (let e = 0; e < epochs; e++) {
       for (let i = order.length - 1; i > 0; i--) {
@@ -73,8 +106,7 @@ export class Mlp {
         const end = Math.min(order.length, start + batch)
         for (let k = start; k < end; k++) {
           const s = order[k]
-          const xo = s * PIXELS
-          this.forward(data.x, xo, h, p)
+          this.forward(x, s, h, p)
           p[data.y[s]] -= 1 // dLoss/dlogits
           dh.fill(0)
           for (let c = 0; c < 10; c++) {
@@ -91,7 +123,7 @@ export class Mlp {
             const d = dh[j]
             g[b1 + j] += d
             const row = j * PIXELS
-            for (let i = 0; i < PIXELS; i++) g[row + i] += d * data.x[xo + i]
+            for (let k = x.start[s]; k < x.start[s + 1]; k++) g[row + x.index[k]] += d * x.value[k]
           }
         }
         const step = lr / (end - start)
@@ -104,9 +136,10 @@ export class Mlp {
   accuracy(data: Dataset): number {
     const h = new Float32Array(this.hidden)
     const p = new Float32Array(10)
+    const x = sparseRows(data)
     let right = 0
     for (let s = 0; s < data.n; s++) {
-      this.forward(data.x, s * PIXELS, h, p)
+      this.forward(x, s, h, p)
       let best = 0
       for (let c = 1; c < 10; c++) if (p[c] > p[best]) best = c
       if (best === data.y[s]) right++
