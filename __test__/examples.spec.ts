@@ -112,3 +112,27 @@ test('the examples also run with the @rotastellar/sdk Position (positional const
     }
   }
 })
+
+test('mission demo (6 h): a report, bytes against dense as the compression predicts, a picture', (t) => {
+  const r = spawnSync(process.execPath, [tsx, 'examples/mission/demo.ts'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, MISSION_HOURS: '6' },
+  })
+  t.is(r.status, 0, r.stderr)
+  const out = r.stdout
+  t.is([...out.matchAll(/^round +\d+ /gm)].length, 3)
+  const bytes = /bytes sent +([\d.]+) MB compressed vs ([\d.]+) MB dense/.exec(out)!
+  // Top-10 % with 8-bit values: per kept value 1 B + ~1.3 B of varint index against 4 B
+  // per value dense, so about 4 / (0.1 × 2.3) ≈ 17×; headers and ties keep it within 10–30×.
+  const ratio = Number(bytes[2]) / Number(bytes[1])
+  t.true(ratio > 10 && ratio < 30, `ratio ${ratio}`)
+  const updates = /updates delivered +(\d+) \((\d+) relayed/.exec(out)!
+  t.true(Number(updates[2]) <= Number(updates[1]))
+  const acc = /final test accuracy +compressed ([\d.]+)%, dense FedAvg ([\d.]+)%/.exec(out)!
+  // Better than chance (10 %) after three rounds on ten classes.
+  t.true(Number(acc[1]) > 15 && Number(acc[2]) > 15, acc[0])
+  t.regex(out, /partition plan .* -> /)
+  t.true(readFileSync(path.join(root, 'examples', 'output', 'mission.svg'), 'utf8').startsWith('<svg'))
+})

@@ -31,7 +31,8 @@ export function missionSvg(opts: {
   curves: Curve[]
 }): string {
   const W = 1200
-  const left = 150
+  // Room for the longest satellite name at ~7 px per character.
+  const left = Math.max(150, 16 + 7 * Math.max(...opts.satellites.map((s) => s.length)))
   const right = 30
   const rowH = 18
   const top = 50
