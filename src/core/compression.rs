@@ -64,13 +64,19 @@ impl CompressionType {
         })
     }
     fn sparse(self) -> bool {
-        matches!(self, CompressionType::TopK | CompressionType::RandomK | CompressionType::TopKQuantized)
+        matches!(
+            self,
+            CompressionType::TopK | CompressionType::RandomK | CompressionType::TopKQuantized
+        )
     }
     fn uses_top_k(self) -> bool {
         matches!(self, CompressionType::TopK | CompressionType::TopKQuantized)
     }
     fn quantized(self) -> bool {
-        matches!(self, CompressionType::Quantization | CompressionType::TopKQuantized)
+        matches!(
+            self,
+            CompressionType::Quantization | CompressionType::TopKQuantized
+        )
     }
 }
 
@@ -81,7 +87,9 @@ pub enum ValueEncoding {
     F16,
     /// Stochastic quantization: `bits` per value (sign and magnitude), one f32 scale per
     /// block of [`QUANT_BLOCK`] values.
-    Quantized { bits: u8 },
+    Quantized {
+        bits: u8,
+    },
 }
 
 /// A validated compression configuration.
@@ -140,7 +148,9 @@ impl CompressionConfig {
 
     fn value_encoding(&self) -> ValueEncoding {
         if self.compression_type.quantized() {
-            ValueEncoding::Quantized { bits: self.quantization_bits }
+            ValueEncoding::Quantized {
+                bits: self.quantization_bits,
+            }
         } else if self.fp16_values {
             ValueEncoding::F16
         } else {
@@ -192,11 +202,15 @@ impl CompressedGradient {
         assert_eq!(out.len(), self.length, "add_scaled_into: length mismatch");
         if self.dense {
             if out.len() >= PAR_THRESHOLD {
-                out.par_chunks_mut(CHUNK).zip(self.values.par_chunks(CHUNK)).for_each(|(o, v)| {
-                    o.iter_mut().zip(v).for_each(|(o, v)| *o += w * v);
-                });
+                out.par_chunks_mut(CHUNK)
+                    .zip(self.values.par_chunks(CHUNK))
+                    .for_each(|(o, v)| {
+                        o.iter_mut().zip(v).for_each(|(o, v)| *o += w * v);
+                    });
             } else {
-                out.iter_mut().zip(&self.values).for_each(|(o, v)| *o += w * v);
+                out.iter_mut()
+                    .zip(&self.values)
+                    .for_each(|(o, v)| *o += w * v);
             }
         } else {
             for (&i, &v) in self.indices.iter().zip(&self.values) {
@@ -235,7 +249,14 @@ pub struct ClientState {
 impl ClientState {
     pub fn new(config: CompressionConfig) -> Result<Self> {
         config.validate()?;
-        Ok(ClientState { config, residual: Vec::new(), rounds: 0, bytes_in: 0, bytes_out: 0, residual_bound: 0.0 })
+        Ok(ClientState {
+            config,
+            residual: Vec::new(),
+            rounds: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            residual_bound: 0.0,
+        })
     }
 
     /// Forgets the residual (the next round starts from zero error).
@@ -254,7 +275,9 @@ impl ClientState {
             return Err(Error::invalid_arg("gradients must not be empty (length 0)"));
         }
         if n > u32::MAX as usize {
-            return Err(Error::invalid_arg(format!("gradients has {n} values; at most 4294967295 are supported")));
+            return Err(Error::invalid_arg(format!(
+                "gradients has {n} values; at most 4294967295 are supported"
+            )));
         }
         let g_max = scan_finite_max("gradients", gradient)?;
         let cfg = self.config.clone();
@@ -302,12 +325,21 @@ impl ClientState {
 }
 
 /// Compresses `acc` (no error feedback involved) for `round`.
-pub fn compress_values(acc: &[f32], cfg: &CompressionConfig, round: u32) -> Result<CompressedGradient> {
+pub fn compress_values(
+    acc: &[f32],
+    cfg: &CompressionConfig,
+    round: u32,
+) -> Result<CompressedGradient> {
     compress_values_with(acc, cfg, round, None)
 }
 
 /// [`compress_values`], reusing the first-digit histogram of `acc` when the caller has it.
-fn compress_values_with(acc: &[f32], cfg: &CompressionConfig, round: u32, hist: Option<&[u32]>) -> Result<CompressedGradient> {
+fn compress_values_with(
+    acc: &[f32],
+    cfg: &CompressionConfig,
+    round: u32,
+    hist: Option<&[u32]>,
+) -> Result<CompressedGradient> {
     let n = acc.len();
     let k = cfg.k_for(n);
     let encoding = cfg.value_encoding();
@@ -332,7 +364,8 @@ fn compress_values_with(acc: &[f32], cfg: &CompressionConfig, round: u32, hist: 
         ValueEncoding::F32 => (raw, None),
         ValueEncoding::F16 => {
             let mut v = raw;
-            v.iter_mut().for_each(|x| *x = f16_bits_to_f32(f32_to_f16_bits(*x)));
+            v.iter_mut()
+                .for_each(|x| *x = f16_bits_to_f32(f32_to_f16_bits(*x)));
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                 return Err(Error::new(
                     Code::NonFinite,
@@ -347,7 +380,16 @@ fn compress_values_with(acc: &[f32], cfg: &CompressionConfig, round: u32, hist: 
             (decoded, Some(q))
         }
     };
-    Ok(CompressedGradient { length: n, indices, values, dense, compression_type: cfg.compression_type, encoding, quantized, round })
+    Ok(CompressedGradient {
+        length: n,
+        indices,
+        values,
+        dense,
+        compression_type: cfg.compression_type,
+        encoding,
+        quantized,
+        round,
+    })
 }
 
 /// Fails with `ERR_NON_FINITE` naming the first NaN/±Inf index; else returns max |x|.
@@ -355,10 +397,17 @@ pub fn scan_finite_max(name: &str, x: &[f32]) -> Result<f32> {
     // The largest magnitude bit pattern: it is ≥ 0x7f80_0000 exactly when some value is
     // NaN or ±Inf, and otherwise is max |x|. Integer max vectorises; no branches.
     let scan = |c: &[f32]| c.iter().fold(0u32, |m, &v| m.max(mag_bits(v)));
-    let m = if x.len() < PAR_THRESHOLD { scan(x) } else { x.par_chunks(CHUNK).map(scan).reduce(|| 0, u32::max) };
+    let m = if x.len() < PAR_THRESHOLD {
+        scan(x)
+    } else {
+        x.par_chunks(CHUNK).map(scan).reduce(|| 0, u32::max)
+    };
     if m >= 0x7f80_0000 {
         let i = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(Error::new(Code::NonFinite, format!("{name}[{i}] is {} (gradients must be finite)", x[i])));
+        return Err(Error::new(
+            Code::NonFinite,
+            format!("{name}[{i}] is {} (gradients must be finite)", x[i]),
+        ));
     }
     Ok(f32::from_bits(m))
 }
@@ -385,7 +434,9 @@ fn gather(acc: &[f32], idx: &[u32]) -> Vec<f32> {
 
 fn add_assign(a: &mut [f32], b: &[f32]) {
     if a.len() >= PAR_THRESHOLD {
-        a.par_chunks_mut(CHUNK).zip(b.par_chunks(CHUNK)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
     } else {
         a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
     }
@@ -393,7 +444,9 @@ fn add_assign(a: &mut [f32], b: &[f32]) {
 
 fn sub_assign(a: &mut [f32], b: &[f32]) {
     if a.len() >= PAR_THRESHOLD {
-        a.par_chunks_mut(CHUNK).zip(b.par_chunks(CHUNK)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a -= b));
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a -= b));
     } else {
         a.iter_mut().zip(b).for_each(|(a, b)| *a -= b);
     }
@@ -433,7 +486,9 @@ pub fn top_digit_histogram(x: &[f32]) -> Vec<u32> {
     if x.len() < PAR_THRESHOLD {
         return local(x);
     }
-    x.par_chunks(CHUNK).map(local).reduce(|| vec![0u32; TOP_BINS], merge_hist)
+    x.par_chunks(CHUNK)
+        .map(local)
+        .reduce(|| vec![0u32; TOP_BINS], merge_hist)
 }
 
 fn merge_hist(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
@@ -454,7 +509,10 @@ pub fn add_assign_with_histogram(acc: &mut [f32], g: &[f32]) -> Vec<u32> {
     if acc.len() < PAR_THRESHOLD {
         return local((acc, g));
     }
-    acc.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).map(local).reduce(|| vec![0u32; TOP_BINS], merge_hist)
+    acc.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .map(local)
+        .reduce(|| vec![0u32; TOP_BINS], merge_hist)
 }
 
 /// The k positions of largest |x|, ascending. Ties at the threshold go to the lower
@@ -497,7 +555,7 @@ pub fn top_k_with_histogram(x: &[f32], k: usize, hist: &[u32]) -> Vec<u32> {
     }
     let lo = (d as u32) << TOP_SHIFT;
     let hi = lo + (1 << TOP_SHIFT); // exclusive upper bound of bucket d
-    // Per chunk, in index order: positions above the bucket, and the bucket's members.
+                                    // Per chunk, in index order: positions above the bucket, and the bucket's members.
     let scan = |base: usize, c: &[f32]| {
         let mut above = Vec::new();
         let mut members = Vec::new();
@@ -514,7 +572,11 @@ pub fn top_k_with_histogram(x: &[f32], k: usize, hist: &[u32]) -> Vec<u32> {
     let (above, mut members) = if n < PAR_THRESHOLD {
         scan(0, x)
     } else {
-        let parts: Vec<(Vec<u32>, Vec<u32>)> = x.par_chunks(CHUNK).enumerate().map(|(i, c)| scan(i * CHUNK, c)).collect();
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = x
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(i, c)| scan(i * CHUNK, c))
+            .collect();
         let mut above = Vec::with_capacity(k - need);
         let mut members = Vec::with_capacity(bucket);
         for (a, m) in parts {
@@ -587,7 +649,9 @@ fn histogram(x: &[f32], fixed_mask: u32, prefix: u32, shift: u32, bins: usize) -
     if x.len() < PAR_THRESHOLD {
         return local(x);
     }
-    x.par_chunks(CHUNK).map(local).reduce(|| vec![0u32; bins], merge_hist)
+    x.par_chunks(CHUNK)
+        .map(local)
+        .reduce(|| vec![0u32; bins], merge_hist)
 }
 
 /// Positions with magnitude bits > thr, plus the first `ties` positions equal to thr.
@@ -607,8 +671,10 @@ fn collect_top(x: &[f32], thr: u32, ties: usize) -> Vec<u32> {
         return out;
     }
     // Pass 1 per chunk: the count of ties, to hand the tie quota to the lowest chunks.
-    let tie_counts: Vec<usize> =
-        x.par_chunks(CHUNK).map(|c| c.iter().filter(|&&v| mag_bits(v) == thr).count()).collect();
+    let tie_counts: Vec<usize> = x
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().filter(|&&v| mag_bits(v) == thr).count())
+        .collect();
     let mut quota = Vec::with_capacity(tie_counts.len());
     let mut left = ties;
     for c in tie_counts {
@@ -645,7 +711,11 @@ pub fn random_k_indices(n: usize, k: usize, rng: &mut Rng) -> Vec<u32> {
     let mut bits = vec![0u64; n.div_ceil(64)];
     for j in (n - k)..n {
         let t = rng.below(j as u64 + 1) as usize;
-        let pick = if bits[t / 64] >> (t % 64) & 1 == 1 { j } else { t };
+        let pick = if bits[t / 64] >> (t % 64) & 1 == 1 {
+            j
+        } else {
+            t
+        };
         bits[pick / 64] |= 1 << (pick % 64);
     }
     let mut out = Vec::with_capacity(k);
@@ -677,7 +747,10 @@ pub fn quantize(values: &[f32], bits: u8, seed: u64, round: u64) -> QuantizedBlo
             let block = &values[b * QUANT_BLOCK..((b + 1) * QUANT_BLOCK).min(values.len())];
             let s = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let mut rng = Rng::for_stream(seed, round, 1 + b as u64);
-            let codes = block.iter().map(|&v| quantize_one(v, s, bits, &mut rng)).collect();
+            let codes = block
+                .iter()
+                .map(|&v| quantize_one(v, s, bits, &mut rng))
+                .collect();
             (s, codes)
         })
         .collect();
@@ -689,13 +762,21 @@ pub fn quantize(values: &[f32], bits: u8, seed: u64, round: u64) -> QuantizedBlo
             writer.put(c as u32, bits);
         }
     }
-    QuantizedBlock { bits, scales, packed: writer.finish() }
+    QuantizedBlock {
+        bits,
+        scales,
+        packed: writer.finish(),
+    }
 }
 
 #[inline]
 fn quantize_one(v: f32, s: f32, bits: u8, rng: &mut Rng) -> u16 {
     if s == 0.0 {
-        return if bits == 1 { rng.bernoulli(0.5) as u16 } else { 0 };
+        return if bits == 1 {
+            rng.bernoulli(0.5) as u16
+        } else {
+            0
+        };
     }
     let r = (v / s).clamp(-1.0, 1.0) as f64;
     if bits == 1 {
@@ -707,7 +788,11 @@ fn quantize_one(v: f32, s: f32, bits: u8, rng: &mut Rng) -> u16 {
     let lo = level.floor();
     let q = lo + if rng.bernoulli(level - lo) { 1.0 } else { 0.0 };
     let q = (q as u32).min(m as u32);
-    let sign = if r < 0.0 && q > 0 { 1u32 << (bits - 1) } else { 0 };
+    let sign = if r < 0.0 && q > 0 {
+        1u32 << (bits - 1)
+    } else {
+        0
+    };
     (q | sign) as u16
 }
 
@@ -748,7 +833,11 @@ pub struct BitWriter {
 
 impl BitWriter {
     pub fn with_capacity(bits: usize) -> Self {
-        BitWriter { out: Vec::with_capacity(bits.div_ceil(8)), acc: 0, nbits: 0 }
+        BitWriter {
+            out: Vec::with_capacity(bits.div_ceil(8)),
+            acc: 0,
+            nbits: 0,
+        }
     }
     #[inline]
     pub fn put(&mut self, v: u32, bits: u8) {
@@ -779,7 +868,12 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0, acc: 0, nbits: 0 }
+        BitReader {
+            data,
+            pos: 0,
+            acc: 0,
+            nbits: 0,
+        }
     }
     #[inline]
     pub fn get(&mut self, bits: u8) -> u32 {
@@ -801,13 +895,24 @@ mod tests {
     use super::*;
 
     fn cfg(t: CompressionType, sparsity: f64, ef: bool) -> CompressionConfig {
-        CompressionConfig { compression_type: t, sparsity, error_feedback: ef, ..Default::default() }
+        CompressionConfig {
+            compression_type: t,
+            sparsity,
+            error_feedback: ef,
+            ..Default::default()
+        }
     }
 
     /// Brute force: sort all positions by (|x| desc, index asc), take k, sort ascending.
     fn brute_top_k(x: &[f32], k: usize) -> Vec<u32> {
         let mut idx: Vec<u32> = (0..x.len() as u32).collect();
-        idx.sort_by(|&a, &b| x[b as usize].abs().partial_cmp(&x[a as usize].abs()).unwrap().then(a.cmp(&b)));
+        idx.sort_by(|&a, &b| {
+            x[b as usize]
+                .abs()
+                .partial_cmp(&x[a as usize].abs())
+                .unwrap()
+                .then(a.cmp(&b))
+        });
         let mut top: Vec<u32> = idx[..k].to_vec();
         top.sort();
         top
@@ -823,7 +928,11 @@ mod tests {
             let x: Vec<f32> = (0..n)
                 .map(|_| {
                     let m = rng.below(levels) as f32 * 0.5;
-                    if rng.bernoulli(0.5) { -m } else { m }
+                    if rng.bernoulli(0.5) {
+                        -m
+                    } else {
+                        m
+                    }
                 })
                 .collect();
             let k = 1 + rng.below(n as u64) as usize;
@@ -849,7 +958,15 @@ mod tests {
         let n = 2_200_000;
         let mut rng = Rng::new(9);
         let x: Vec<f32> = (0..n)
-            .map(|i| if i % 100_003 == 0 { 2.0 + rng.uniform() as f32 } else if rng.bernoulli(0.5) { 1.0 } else { -1.0 })
+            .map(|i| {
+                if i % 100_003 == 0 {
+                    2.0 + rng.uniform() as f32
+                } else if rng.bernoulli(0.5) {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
             .collect();
         for &k in &[5usize, 50, 1_000_000] {
             assert_eq!(top_k_indices(&x, k), brute_top_k(&x, k), "k={k}");
@@ -902,7 +1019,10 @@ mod tests {
             idx.iter().for_each(|&i| counts[i as usize] += 1);
         }
         // Each position is expected 4000·5/50 = 400 times; allow ±25%.
-        assert!(counts.iter().all(|&c| (300..500).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (300..500).contains(&c)),
+            "{counts:?}"
+        );
         let a = random_k_indices(1000, 10, &mut Rng::for_stream(7, 3, 0));
         let b = random_k_indices(1000, 10, &mut Rng::for_stream(7, 3, 0));
         assert_eq!(a, b);
@@ -923,7 +1043,10 @@ mod tests {
             let s = 2.0f64; // max |x| bounds the per-draw spread
             for (m, &v) in mean.iter().zip(&x) {
                 // Standard error of the mean ≤ s/sqrt(draws) ≈ 0.032; allow 5 σ.
-                assert!((m - v as f64).abs() < 5.0 * s / (draws as f64).sqrt(), "bits={bits} {m} vs {v}");
+                assert!(
+                    (m - v as f64).abs() < 5.0 * s / (draws as f64).sqrt(),
+                    "bits={bits} {m} vs {v}"
+                );
             }
         }
     }
@@ -943,8 +1066,18 @@ mod tests {
 
     #[test]
     fn error_feedback_conserves_mass() {
-        for t in [CompressionType::TopK, CompressionType::RandomK, CompressionType::TopKQuantized, CompressionType::Quantization] {
-            let mut st = ClientState::new(CompressionConfig { quantization_bits: 4, fp16_values: false, ..cfg(t, 0.9, true) }).unwrap();
+        for t in [
+            CompressionType::TopK,
+            CompressionType::RandomK,
+            CompressionType::TopKQuantized,
+            CompressionType::Quantization,
+        ] {
+            let mut st = ClientState::new(CompressionConfig {
+                quantization_bits: 4,
+                fp16_values: false,
+                ..cfg(t, 0.9, true)
+            })
+            .unwrap();
             let mut rng = Rng::new(3);
             let n = 2000;
             let mut sum_in = vec![0.0f64; n];
@@ -953,11 +1086,18 @@ mod tests {
                 let g: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
                 g.iter().zip(&mut sum_in).for_each(|(g, s)| *s += *g as f64);
                 let m = st.compress(&g).unwrap();
-                m.to_dense().iter().zip(&mut sum_sent).for_each(|(v, s)| *s += *v as f64);
+                m.to_dense()
+                    .iter()
+                    .zip(&mut sum_sent)
+                    .for_each(|(v, s)| *s += *v as f64);
             }
             for i in 0..n {
                 let lhs = sum_sent[i] + st.residual[i] as f64;
-                assert!((lhs - sum_in[i]).abs() < 1e-3, "{t:?} i={i}: {lhs} vs {}", sum_in[i]);
+                assert!(
+                    (lhs - sum_in[i]).abs() < 1e-3,
+                    "{t:?} i={i}: {lhs} vs {}",
+                    sum_in[i]
+                );
             }
         }
     }
@@ -966,7 +1106,8 @@ mod tests {
     fn non_finite_and_length_change_leave_state_untouched() {
         // CASES #17.
         let mut st = ClientState::new(cfg(CompressionType::TopK, 0.75, true)).unwrap();
-        st.compress(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).unwrap();
+        st.compress(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+            .unwrap();
         st.compress(&[1.0; 8]).unwrap();
         let before = st.clone();
         let mut bad = vec![0.0f32; 8];
@@ -982,7 +1123,10 @@ mod tests {
         let mut st = ClientState::new(cfg(CompressionType::TopK, 0.75, true)).unwrap();
         st.compress(&[f32::MAX, f32::MAX, 0.0, 0.0]).unwrap(); // sends index 0, keeps MAX at 1
         let before = st.clone();
-        assert_eq!(st.compress(&[0.0, f32::MAX, 0.0, 0.0]).unwrap_err().code, Code::NonFinite);
+        assert_eq!(
+            st.compress(&[0.0, f32::MAX, 0.0, 0.0]).unwrap_err().code,
+            Code::NonFinite
+        );
         assert_eq!(st, before);
     }
 

@@ -68,7 +68,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid_arg(message: impl Into<String>) -> Self {
         Error::new(Code::InvalidArg, message)

@@ -48,15 +48,25 @@ impl Geodetic {
     pub fn new(lat_deg: f64, lon_deg: f64, alt_km: f64) -> crate::core::error::Result<Self> {
         use crate::core::error::Error;
         if !(lat_deg.is_finite() && (-90.0..=90.0).contains(&lat_deg)) {
-            return Err(Error::invalid_arg(format!("latitude must be within [-90, 90] degrees, got {lat_deg}")));
+            return Err(Error::invalid_arg(format!(
+                "latitude must be within [-90, 90] degrees, got {lat_deg}"
+            )));
         }
         if !(lon_deg.is_finite() && (-180.0..=360.0).contains(&lon_deg)) {
-            return Err(Error::invalid_arg(format!("longitude must be within [-180, 360] degrees, got {lon_deg}")));
+            return Err(Error::invalid_arg(format!(
+                "longitude must be within [-180, 360] degrees, got {lon_deg}"
+            )));
         }
         if !(alt_km.is_finite() && alt_km > -12.0) {
-            return Err(Error::invalid_arg(format!("altitudeKm must be a finite number above -12 km, got {alt_km}")));
+            return Err(Error::invalid_arg(format!(
+                "altitudeKm must be a finite number above -12 km, got {alt_km}"
+            )));
         }
-        Ok(Geodetic { lat_deg, lon_deg, alt_km })
+        Ok(Geodetic {
+            lat_deg,
+            lon_deg,
+            alt_km,
+        })
     }
 
     /// Earth-fixed Cartesian position on the WGS-84 ellipsoid.
@@ -83,10 +93,18 @@ impl Geodetic {
         for _ in 0..6 {
             let s = lat.sin();
             let n = WGS84_A_KM / (1.0 - e2 * s * s).sqrt();
-            alt = if lat.cos().abs() > 1e-9 { p / lat.cos() - n } else { r[2].abs() - n * (1.0 - e2) };
+            alt = if lat.cos().abs() > 1e-9 {
+                p / lat.cos() - n
+            } else {
+                r[2].abs() - n * (1.0 - e2)
+            };
             lat = r[2].atan2(p * (1.0 - e2 * n / (n + alt)));
         }
-        Geodetic { lat_deg: lat.to_degrees(), lon_deg: lon.to_degrees(), alt_km: alt }
+        Geodetic {
+            lat_deg: lat.to_degrees(),
+            lon_deg: lon.to_degrees(),
+            alt_km: alt,
+        }
     }
 }
 
@@ -99,7 +117,10 @@ pub fn jd_from_unix_ms(ms: f64) -> f64 {
 /// for a UT1 Julian date.
 pub fn gmst_rad(jd_ut1: f64) -> f64 {
     let t = (jd_ut1 - JD_J2000) / 36_525.0;
-    let secs = -6.2e-6 * t * t * t + 0.093_104 * t * t + (876_600.0 * 3600.0 + 8_640_184.812_866) * t + 67_310.548_41;
+    let secs = -6.2e-6 * t * t * t
+        + 0.093_104 * t * t
+        + (876_600.0 * 3600.0 + 8_640_184.812_866) * t
+        + 67_310.548_41;
     (secs * TAU / 86_400.0).rem_euclid(TAU)
 }
 
@@ -159,15 +180,27 @@ impl Observer {
         let d = sub(target_ecef, self.ecef);
         let range = norm(d);
         if range == 0.0 {
-            return LookAngles { azimuth_deg: 0.0, elevation_deg: 90.0, range_km: 0.0 };
+            return LookAngles {
+                azimuth_deg: 0.0,
+                elevation_deg: 90.0,
+                range_km: 0.0,
+            };
         }
         let e = dot(d, self.east);
         let n = dot(d, self.north);
         let u = dot(d, self.up);
         let el = (u / range).clamp(-1.0, 1.0).asin().to_degrees();
         let horiz = (e * e + n * n).sqrt();
-        let az = if horiz <= 1e-12 * range { 0.0 } else { e.atan2(n).rem_euclid(TAU).to_degrees() };
-        LookAngles { azimuth_deg: az, elevation_deg: el, range_km: range }
+        let az = if horiz <= 1e-12 * range {
+            0.0
+        } else {
+            e.atan2(n).rem_euclid(TAU).to_degrees()
+        };
+        LookAngles {
+            azimuth_deg: az,
+            elevation_deg: el,
+            range_km: range,
+        }
     }
 }
 
@@ -176,7 +209,11 @@ impl Observer {
 pub fn segment_clears_sphere(a: Vec3, b: Vec3, radius_km: f64) -> bool {
     let d = sub(b, a);
     let dd = dot(d, d);
-    let t = if dd == 0.0 { 0.0 } else { (-dot(a, d) / dd).clamp(0.0, 1.0) };
+    let t = if dd == 0.0 {
+        0.0
+    } else {
+        (-dot(a, d) / dd).clamp(0.0, 1.0)
+    };
     let closest = [a[0] + t * d[0], a[1] + t * d[1], a[2] + t * d[2]];
     norm(closest) > radius_km
 }
@@ -184,7 +221,11 @@ pub fn segment_clears_sphere(a: Vec3, b: Vec3, radius_km: f64) -> bool {
 /// Wraps an angle in degrees to (-180, 180].
 pub fn wrap_deg_180(x: f64) -> f64 {
     let y = (x + 180.0).rem_euclid(360.0) - 180.0;
-    if y == -180.0 { 180.0 } else { y }
+    if y == -180.0 {
+        180.0
+    } else {
+        y
+    }
 }
 
 #[allow(dead_code)]
@@ -196,18 +237,44 @@ mod tests {
 
     #[test]
     fn ecef_of_equator_and_pole() {
-        let p = Geodetic { lat_deg: 0.0, lon_deg: 0.0, alt_km: 0.0 }.to_ecef();
+        let p = Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 0.0,
+            alt_km: 0.0,
+        }
+        .to_ecef();
         assert!((p[0] - WGS84_A_KM).abs() < 1e-9 && p[1].abs() < 1e-9 && p[2].abs() < 1e-9);
         let b = WGS84_A_KM * (1.0 - WGS84_F); // polar radius 6356.752 km
-        let q = Geodetic { lat_deg: 90.0, lon_deg: 0.0, alt_km: 0.0 }.to_ecef();
+        let q = Geodetic {
+            lat_deg: 90.0,
+            lon_deg: 0.0,
+            alt_km: 0.0,
+        }
+        .to_ecef();
         assert!((q[2] - b).abs() < 1e-6, "{}", q[2]);
     }
 
     #[test]
     fn geodetic_round_trip() {
-        for &(lat, lon, alt) in &[(28.5729, -80.649, 0.0), (78.2297, 15.3975, 0.5), (-45.0, 170.0, 550.0), (89.9, 0.0, 0.0)] {
-            let g = Geodetic::from_ecef(Geodetic { lat_deg: lat, lon_deg: lon, alt_km: alt }.to_ecef());
-            assert!((g.lat_deg - lat).abs() < 1e-8 && (g.lon_deg - lon).abs() < 1e-8 && (g.alt_km - alt).abs() < 1e-6);
+        for &(lat, lon, alt) in &[
+            (28.5729, -80.649, 0.0),
+            (78.2297, 15.3975, 0.5),
+            (-45.0, 170.0, 550.0),
+            (89.9, 0.0, 0.0),
+        ] {
+            let g = Geodetic::from_ecef(
+                Geodetic {
+                    lat_deg: lat,
+                    lon_deg: lon,
+                    alt_km: alt,
+                }
+                .to_ecef(),
+            );
+            assert!(
+                (g.lat_deg - lat).abs() < 1e-8
+                    && (g.lon_deg - lon).abs() < 1e-8
+                    && (g.alt_km - alt).abs() < 1e-6
+            );
         }
     }
 
@@ -220,8 +287,17 @@ mod tests {
 
     #[test]
     fn zenith_look_has_no_nan() {
-        let obs = Observer::new(Geodetic { lat_deg: 0.0, lon_deg: 180.0, alt_km: 0.0 });
-        let above = Geodetic { lat_deg: 0.0, lon_deg: -180.0, alt_km: 500.0 }.to_ecef();
+        let obs = Observer::new(Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 180.0,
+            alt_km: 0.0,
+        });
+        let above = Geodetic {
+            lat_deg: 0.0,
+            lon_deg: -180.0,
+            alt_km: 500.0,
+        }
+        .to_ecef();
         let la = obs.look(above);
         assert!((la.elevation_deg - 90.0).abs() < 1e-9 && la.azimuth_deg.is_finite());
     }
@@ -229,7 +305,15 @@ mod tests {
     #[test]
     fn line_of_sight_through_earth_blocked() {
         let r = WGS84_A_KM + 550.0;
-        assert!(!segment_clears_sphere([r, 0.0, 0.0], [-r, 0.0, 0.0], WGS84_A_KM));
-        assert!(segment_clears_sphere([r, 0.0, 0.0], [r, 100.0, 0.0], WGS84_A_KM));
+        assert!(!segment_clears_sphere(
+            [r, 0.0, 0.0],
+            [-r, 0.0, 0.0],
+            WGS84_A_KM
+        ));
+        assert!(segment_clears_sphere(
+            [r, 0.0, 0.0],
+            [r, 100.0, 0.0],
+            WGS84_A_KM
+        ));
     }
 }

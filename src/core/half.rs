@@ -46,7 +46,8 @@ pub fn f16_bits_to_f32(h: u16) -> f32 {
             sign
         } else {
             // Subnormal: value = man · 2^-24.
-            return f32::from_bits(sign) + (if sign != 0 { -1.0 } else { 1.0 }) * man as f32 * 2f32.powi(-24);
+            return f32::from_bits(sign)
+                + (if sign != 0 { -1.0 } else { 1.0 }) * man as f32 * 2f32.powi(-24);
         }
     } else if exp == 0x1f {
         sign | 0x7f80_0000 | (man << 13)
@@ -74,10 +75,16 @@ mod tests {
     #[test]
     fn rounding_is_to_nearest_even() {
         assert_eq!(f16_bits_to_f32(f32_to_f16_bits(1.0 + 2f32.powi(-11))), 1.0); // tie → even
-        assert_eq!(f16_bits_to_f32(f32_to_f16_bits(1.0 + 3.0 * 2f32.powi(-11))), 1.0 + 2f32.powi(-9));
+        assert_eq!(
+            f16_bits_to_f32(f32_to_f16_bits(1.0 + 3.0 * 2f32.powi(-11))),
+            1.0 + 2f32.powi(-9)
+        );
         assert_eq!(f16_bits_to_f32(f32_to_f16_bits(65504.0)), 65504.0);
         assert!(f16_bits_to_f32(f32_to_f16_bits(65520.0)).is_infinite());
-        assert_eq!(f16_bits_to_f32(f32_to_f16_bits(2f32.powi(-24))), 2f32.powi(-24));
+        assert_eq!(
+            f16_bits_to_f32(f32_to_f16_bits(2f32.powi(-24))),
+            2f32.powi(-24)
+        );
         assert_eq!(f16_bits_to_f32(f32_to_f16_bits(2f32.powi(-26))), 0.0);
     }
 }

@@ -30,7 +30,9 @@ fn non_negative(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(Error::invalid_arg(format!("{name} must be a finite number ≥ 0, got {v}")))
+        Err(Error::invalid_arg(format!(
+            "{name} must be a finite number ≥ 0, got {v}"
+        )))
     }
 }
 
@@ -47,7 +49,10 @@ impl TrainingMetrics {
     /// Ends the step started by `start_step` (if any: otherwise only counts it), adding
     /// its wall time to compute time.
     pub fn end_step(&mut self, loss: Option<f64>, samples: f64) -> Result<()> {
-        let elapsed = self.step_started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let elapsed = self
+            .step_started
+            .map(|t| t.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
         self.record_step(elapsed, loss, samples)?;
         self.step_started = None;
         Ok(())
@@ -59,7 +64,10 @@ impl TrainingMetrics {
         let samples = non_negative("samples", samples)?;
         if let Some(l) = loss {
             if !l.is_finite() {
-                return Err(Error::new(crate::core::error::Code::NonFinite, format!("loss is {l} (must be finite)")));
+                return Err(Error::new(
+                    crate::core::error::Code::NonFinite,
+                    format!("loss is {l} (must be finite)"),
+                ));
             }
         }
         self.compute_time_s += duration_s;
@@ -120,7 +128,8 @@ impl TrainingMetrics {
 
     /// Mean of the recorded losses, `None` when there are none.
     pub fn average_loss(&self) -> Option<f64> {
-        (!self.loss_history.is_empty()).then(|| self.loss_history.iter().sum::<f64>() / self.loss_history.len() as f64)
+        (!self.loss_history.is_empty())
+            .then(|| self.loss_history.iter().sum::<f64>() / self.loss_history.len() as f64)
     }
 
     pub fn latest_loss(&self) -> Option<f64> {

@@ -5,17 +5,17 @@ pub mod error;
 pub mod geo;
 
 // Federated learning.
-pub mod rng;
-pub mod half;
-pub mod compression;
-pub mod wire;
 pub mod aggregation;
+pub mod compression;
+pub mod half;
 pub mod metrics;
+pub mod rng;
+pub mod wire;
 
 // Orbits and contact windows.
 pub mod orbit;
-pub mod sync;
 pub mod planner;
+pub mod sync;
 
 // Inter-satellite mesh routing.
 pub mod mesh;

@@ -47,7 +47,12 @@ pub enum Priority {
 
 impl Priority {
     /// Every priority, in planning order.
-    pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
+    pub const ALL: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
     /// Lower-case name, as in the JS enum values.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,7 +143,12 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { antennas_per_station: 1, station_antennas: HashMap::new(), start_ms: None, end_ms: None }
+        PlanOptions {
+            antennas_per_station: 1,
+            station_antennas: HashMap::new(),
+            start_ms: None,
+            end_ms: None,
+        }
     }
 }
 
@@ -261,7 +271,9 @@ pub struct Plan {
 
 fn check_time(what: &str, v: f64) -> Result<()> {
     if !v.is_finite() {
-        return Err(Error::invalid_arg(format!("{what} must be a finite time, got {v}")));
+        return Err(Error::invalid_arg(format!(
+            "{what} must be a finite time, got {v}"
+        )));
     }
     Ok(())
 }
@@ -276,13 +288,20 @@ pub fn validate_window(what: &str, w: &Window) -> Result<()> {
             w.end_ms, w.start_ms
         )));
     }
-    for (name, v) in [("dataCapacityMb", w.downlink_mb), ("uplinkCapacityMb", w.uplink_mb)] {
+    for (name, v) in [
+        ("dataCapacityMb", w.downlink_mb),
+        ("uplinkCapacityMb", w.uplink_mb),
+    ] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(Error::invalid_arg(format!("{what}.{name} must be a finite number ≥ 0, got {v}")));
+            return Err(Error::invalid_arg(format!(
+                "{what}.{name} must be a finite number ≥ 0, got {v}"
+            )));
         }
     }
     if w.satellite.is_empty() {
-        return Err(Error::invalid_arg(format!("{what}.satelliteId must be a non-empty string")));
+        return Err(Error::invalid_arg(format!(
+            "{what}.satelliteId must be a non-empty string"
+        )));
     }
     Ok(())
 }
@@ -290,13 +309,20 @@ pub fn validate_window(what: &str, w: &Window) -> Result<()> {
 /// Validates one transfer.
 pub fn validate_transfer(what: &str, t: &Transfer) -> Result<()> {
     if !(t.size_mb.is_finite() && t.size_mb > 0.0) {
-        return Err(Error::invalid_arg(format!("{what}.sizeMb must be a finite number > 0, got {}", t.size_mb)));
+        return Err(Error::invalid_arg(format!(
+            "{what}.sizeMb must be a finite number > 0, got {}",
+            t.size_mb
+        )));
     }
     if t.satellite.is_empty() {
-        return Err(Error::invalid_arg(format!("{what}.satelliteId must be a non-empty string")));
+        return Err(Error::invalid_arg(format!(
+            "{what}.satelliteId must be a non-empty string"
+        )));
     }
     if t.id.is_empty() {
-        return Err(Error::invalid_arg(format!("{what}.transferId must be a non-empty string")));
+        return Err(Error::invalid_arg(format!(
+            "{what}.transferId must be a non-empty string"
+        )));
     }
     if let Some(d) = t.deadline_ms {
         check_time(&format!("{what}.deadline"), d)?;
@@ -310,11 +336,15 @@ pub fn validate_transfer(what: &str, t: &Transfer) -> Result<()> {
 /// Validates options.
 pub fn validate_options(o: &PlanOptions) -> Result<()> {
     if o.antennas_per_station == 0 {
-        return Err(Error::invalid_arg("antennasPerStation must be an integer ≥ 1, got 0"));
+        return Err(Error::invalid_arg(
+            "antennasPerStation must be an integer ≥ 1, got 0",
+        ));
     }
     for (k, &v) in &o.station_antennas {
         if v == 0 {
-            return Err(Error::invalid_arg(format!("stationAntennas['{k}'] must be an integer ≥ 1, got 0")));
+            return Err(Error::invalid_arg(format!(
+                "stationAntennas['{k}'] must be an integer ≥ 1, got 0"
+            )));
         }
     }
     if let Some(s) = o.start_ms {
@@ -325,7 +355,9 @@ pub fn validate_options(o: &PlanOptions) -> Result<()> {
     }
     if let (Some(s), Some(e)) = (o.start_ms, o.end_ms) {
         if e < s {
-            return Err(Error::invalid_arg(format!("options.endTime ({e}) is before options.startTime ({s})")));
+            return Err(Error::invalid_arg(format!(
+                "options.endTime ({e}) is before options.startTime ({s})"
+            )));
         }
     }
     Ok(())
@@ -376,7 +408,10 @@ impl Busy {
                 out.push((s.0.max(a), e.min(b)));
             }
         }
-        for (s, &e) in self.0.range((std::ops::Bound::Excluded(T(a)), std::ops::Bound::Excluded(T(b)))) {
+        for (s, &e) in self.0.range((
+            std::ops::Bound::Excluded(T(a)),
+            std::ops::Bound::Excluded(T(b)),
+        )) {
             out.push((s.0, e.min(b)));
         }
     }
@@ -392,12 +427,19 @@ struct Load(BTreeMap<T, u32>);
 
 impl Load {
     fn at(&self, t: f64) -> u32 {
-        self.0.range(..=T(t)).next_back().map(|(_, &c)| c).unwrap_or(0)
+        self.0
+            .range(..=T(t))
+            .next_back()
+            .map(|(_, &c)| c)
+            .unwrap_or(0)
     }
     /// Intervals inside (a, b) where the count is ≥ cap, clipped, in time order.
     fn saturated(&self, a: f64, b: f64, cap: u32, out: &mut Vec<(f64, f64)>) {
         let mut cur_start = if self.at(a) >= cap { Some(a) } else { None };
-        for (k, &c) in self.0.range((std::ops::Bound::Excluded(T(a)), std::ops::Bound::Excluded(T(b)))) {
+        for (k, &c) in self.0.range((
+            std::ops::Bound::Excluded(T(a)),
+            std::ops::Bound::Excluded(T(b)),
+        )) {
             match (cur_start, c >= cap) {
                 (None, true) => cur_start = Some(k.0),
                 (Some(s), false) => {
@@ -488,12 +530,23 @@ impl<'a> State<'a> {
             let n = station_index.len();
             let k = *station_index.entry(w.station.as_str()).or_insert(n);
             if k == station_antennas.len() {
-                station_antennas.push(options.station_antennas.get(&w.station).copied().unwrap_or(options.antennas_per_station));
+                station_antennas.push(
+                    options
+                        .station_antennas
+                        .get(&w.station)
+                        .copied()
+                        .unwrap_or(options.antennas_per_station),
+                );
             }
             window_station.push(k);
         }
         for v in &mut sat_windows {
-            v.sort_by(|&a, &b| windows[a].start_ms.total_cmp(&windows[b].start_ms).then(a.cmp(&b)));
+            v.sort_by(|&a, &b| {
+                windows[a]
+                    .start_ms
+                    .total_cmp(&windows[b].start_ms)
+                    .then(a.cmp(&b))
+            });
         }
         let (ns, nk) = (sat_windows.len(), station_antennas.len());
         State {
@@ -504,7 +557,9 @@ impl<'a> State<'a> {
             station_antennas,
             sat_busy: (0..ns).map(|_| Busy::default()).collect(),
             station_load: (0..nk).map(|_| Load::default()).collect(),
-            full: (0..windows.len()).map(|_| std::cell::Cell::new(false)).collect(),
+            full: (0..windows.len())
+                .map(|_| std::cell::Cell::new(false))
+                .collect(),
             lo: options.start_ms.unwrap_or(f64::NEG_INFINITY),
             hi: options.end_ms.unwrap_or(f64::INFINITY),
         }
@@ -520,7 +575,17 @@ impl<'a> State<'a> {
     /// Appends the free stretches of window `wi` inside (lo, hi) for satellite `si`
     /// (`reserved`: whether other transfers' reservations count).
     #[allow(clippy::too_many_arguments)]
-    fn free_in(&self, si: usize, wi: usize, rate: f64, lo: f64, hi: f64, reserved: bool, blocked: &mut Vec<(f64, f64)>, out: &mut Vec<Free>) {
+    fn free_in(
+        &self,
+        si: usize,
+        wi: usize,
+        rate: f64,
+        lo: f64,
+        hi: f64,
+        reserved: bool,
+        blocked: &mut Vec<(f64, f64)>,
+        out: &mut Vec<Free>,
+    ) {
         let w = &self.windows[wi];
         let a = w.start_ms.max(lo);
         let b = w.end_ms.min(hi);
@@ -588,7 +653,11 @@ impl<'a> State<'a> {
         let mut result: Option<(f64, Pieces)> = None;
         let mut k = 0;
         loop {
-            let next_start = if k < n { self.windows[ws[k]].start_ms } else { f64::INFINITY };
+            let next_start = if k < n {
+                self.windows[ws[k]].start_ms
+            } else {
+                f64::INFINITY
+            };
             if let Some((c, _)) = &result {
                 if next_start >= *c {
                     return result.map(|(_, p)| p);
@@ -606,7 +675,10 @@ impl<'a> State<'a> {
                         if k >= n {
                             return None;
                         }
-                        let got = best_rate_segments(&free).iter().map(|s| (s.b - s.a) * s.rate).sum::<f64>();
+                        let got = best_rate_segments(&free)
+                            .iter()
+                            .map(|s| (s.b - s.a) * s.rate)
+                            .sum::<f64>();
                         next_check = bound + (need - got).max(tol);
                     }
                 }
@@ -625,12 +697,19 @@ impl<'a> State<'a> {
             }
             let before = free.len();
             self.free_in(si, wi, rate, lo, hi, reserved, &mut blocked, &mut free);
-            bound += free[before..].iter().map(|f| (f.b - f.a) * f.rate).sum::<f64>();
+            bound += free[before..]
+                .iter()
+                .map(|f| (f.b - f.a) * f.rate)
+                .sum::<f64>();
             if result.is_some() {
                 // A window starting before the completion may finish it earlier: re-sweep
                 // once the windows up to the completion are in.
                 let c = result.as_ref().map(|r| r.0).unwrap_or(f64::INFINITY);
-                let ns = if k < n { self.windows[ws[k]].start_ms } else { f64::INFINITY };
+                let ns = if k < n {
+                    self.windows[ws[k]].start_ms
+                } else {
+                    f64::INFINITY
+                };
                 if ns >= c {
                     return sweep(&free, need, tol).map(|(_, p)| p);
                 }
@@ -653,7 +732,11 @@ fn sweep(free: &[Free], need: f64, tol: f64) -> Option<(f64, Pieces)> {
     let mut left = need;
     for s in best_rate_segments(free) {
         let cap = (s.b - s.a) * s.rate;
-        let (end, mb) = if cap + tol >= left { ((s.a + left / s.rate).min(s.b), left) } else { (s.b, cap) };
+        let (end, mb) = if cap + tol >= left {
+            ((s.a + left / s.rate).min(s.b), left)
+        } else {
+            (s.b, cap)
+        };
         match pieces.last_mut() {
             Some(p) if p.0 == s.w && p.2 == s.a => {
                 p.2 = end;
@@ -694,7 +777,12 @@ fn best_rate_segments(free: &[Free]) -> Vec<Free> {
         if let Some(f) = best {
             match out.last_mut() {
                 Some(l) if l.w == f.w && l.b == a => l.b = b,
-                _ => out.push(Free { a, b, w: f.w, rate: f.rate }),
+                _ => out.push(Free {
+                    a,
+                    b,
+                    w: f.w,
+                    rate: f.rate,
+                }),
             }
         }
     }
@@ -714,7 +802,10 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
     for (i, t) in transfers.iter().enumerate() {
         validate_transfer(&format!("transfers[{i}]"), t)?;
         if !ids.insert(t.id.as_str()) {
-            return Err(Error::new(Code::DuplicateTransfer, format!("transfers[{i}].transferId '{}' is already used", t.id)));
+            return Err(Error::new(
+                Code::DuplicateTransfer,
+                format!("transfers[{i}].transferId '{}' is already used", t.id),
+            ));
         }
     }
     let mut st = State::new(windows, options);
@@ -731,16 +822,30 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
             tally.placed += 1;
             tally.placed_mb += t.size_mb;
             for (w, a, b, mb) in pieces {
-                placements.push(Placement { transfer: ti, window: w, start_ms: a, end_ms: b, size_mb: mb });
+                placements.push(Placement {
+                    transfer: ti,
+                    window: w,
+                    start_ms: a,
+                    end_ms: b,
+                    size_mb: mb,
+                });
             }
         } else {
             tally.unplaced += 1;
             tally.unplaced_mb += t.size_mb;
             let (reason, message) = diagnose(&st, t);
-            unplaced.push(Unplaced { transfer: ti, reason, message });
+            unplaced.push(Unplaced {
+                transfer: ti,
+                reason,
+                message,
+            });
         }
     }
-    placements.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms).then(a.window.cmp(&b.window)));
+    placements.sort_by(|a, b| {
+        a.start_ms
+            .total_cmp(&b.start_ms)
+            .then(a.window.cmp(&b.window))
+    });
     // Summary.
     let mut used = HashSet::new();
     for p in &placements {
@@ -750,7 +855,11 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
             Direction::Downlink => summary.downlink_mb += p.size_mb,
             Direction::Uplink => summary.uplink_mb += p.size_mb,
         }
-        summary.completion_ms = Some(summary.completion_ms.map_or(p.end_ms, |c: f64| c.max(p.end_ms)));
+        summary.completion_ms = Some(
+            summary
+                .completion_ms
+                .map_or(p.end_ms, |c: f64| c.max(p.end_ms)),
+        );
     }
     for w in windows {
         summary.window_time_ms += (w.end_ms.min(st.hi) - w.start_ms.max(st.lo)).max(0.0);
@@ -761,8 +870,17 @@ pub fn plan(windows: &[Window], transfers: &[Transfer], options: &PlanOptions) -
     summary.unplaced_transfers = summary.by_priority.iter().map(|t| t.unplaced).sum();
     summary.placed_mb = summary.by_priority.iter().map(|t| t.placed_mb).sum();
     summary.unplaced_mb = summary.by_priority.iter().map(|t| t.unplaced_mb).sum();
-    summary.utilisation = if summary.window_time_ms > 0.0 { summary.used_time_ms / summary.window_time_ms } else { 0.0 };
-    Ok(Plan { placements, unplaced, order, summary })
+    summary.utilisation = if summary.window_time_ms > 0.0 {
+        summary.used_time_ms / summary.window_time_ms
+    } else {
+        0.0
+    };
+    Ok(Plan {
+        placements,
+        unplaced,
+        order,
+        summary,
+    })
 }
 
 fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
@@ -783,15 +901,32 @@ fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
         let lo2 = lo;
         let hi2 = st.hi;
         if t.deadline_ms.is_some() && ws.iter().any(|&i| overlaps(&st.windows[i], lo2, hi2)) {
-            return (Reason::DeadlinePassed, format!("deadline {} passes before any window of satellite '{sat}'", t.deadline_ms.unwrap_or(0.0)));
+            return (
+                Reason::DeadlinePassed,
+                format!(
+                    "deadline {} passes before any window of satellite '{sat}'",
+                    t.deadline_ms.unwrap_or(0.0)
+                ),
+            );
         }
         if hi <= lo && t.deadline_ms.is_some_and(|d| d <= lo) {
-            return (Reason::DeadlinePassed, format!("deadline {} is not after the horizon start / earliest start", t.deadline_ms.unwrap_or(0.0)));
+            return (
+                Reason::DeadlinePassed,
+                format!(
+                    "deadline {} is not after the horizon start / earliest start",
+                    t.deadline_ms.unwrap_or(0.0)
+                ),
+            );
         }
-        return (Reason::OutsideHorizon, format!("no window of satellite '{sat}' inside the horizon after the earliest start"));
+        return (
+            Reason::OutsideHorizon,
+            format!("no window of satellite '{sat}' inside the horizon after the earliest start"),
+        );
     }
     if st.place(t, false, true).is_none() {
-        let usable = ws.iter().any(|&i| rate_ok(&st.windows[i]) && overlaps(&st.windows[i], lo, hi));
+        let usable = ws
+            .iter()
+            .any(|&i| rate_ok(&st.windows[i]) && overlaps(&st.windows[i], lo, hi));
         let what = if usable { "not enough" } else { "no" };
         return (
             Reason::InsufficientCapacity,
@@ -801,7 +936,10 @@ fn diagnose(st: &State, t: &Transfer) -> (Reason, String) {
     if !t.splittable && st.place(t, false, false).is_none() {
         return (Reason::NoSingleWindow, format!("unsplittable, and no single window of satellite '{sat}' has {} MB of {dir} capacity", t.size_mb));
     }
-    (Reason::CapacityTaken, "its capacity was taken by transfers ahead in the planning order".to_string())
+    (
+        Reason::CapacityTaken,
+        "its capacity was taken by transfers ahead in the planning order".to_string(),
+    )
 }
 
 // ------------------------------------------------------------------ queue
@@ -845,10 +983,17 @@ impl TransferQueue {
     pub fn push(&mut self, what: &str, t: Transfer, description: String) -> Result<()> {
         validate_transfer(what, &t)?;
         if self.ids.contains_key(&t.id) {
-            return Err(Error::new(Code::DuplicateTransfer, format!("{what}.transferId '{}' is already queued", t.id)));
+            return Err(Error::new(
+                Code::DuplicateTransfer,
+                format!("{what}.transferId '{}' is already queued", t.id),
+            ));
         }
         self.seq += 1;
-        let key = QueueKey(t.priority, T(t.deadline_ms.unwrap_or(f64::INFINITY)), self.seq);
+        let key = QueueKey(
+            t.priority,
+            T(t.deadline_ms.unwrap_or(f64::INFINITY)),
+            self.seq,
+        );
         self.ids.insert(t.id.clone(), key);
         self.items.insert(key, (t, description));
         Ok(())
@@ -861,7 +1006,9 @@ impl TransferQueue {
 
     /// The transfer planned first.
     pub fn peek(&self) -> Option<(&Transfer, &str)> {
-        self.items.first_key_value().map(|(_, (t, d))| (t, d.as_str()))
+        self.items
+            .first_key_value()
+            .map(|(_, (t, d))| (t, d.as_str()))
     }
 
     pub fn pop(&mut self) -> Option<(Transfer, String)> {

@@ -351,7 +351,7 @@ fn refine_crossing(
 fn maximise(f: &dyn Fn(f64) -> Option<f64>, a0: f64, b0: f64) -> Option<(f64, f64)> {
     const CGOLD: f64 = 0.381_966_011_250_105_1;
     const TOL: f64 = 0.5; // ms
-    // Work in time relative to a0, minimising g = −f.
+                          // Work in time relative to a0, minimising g = −f.
     let g = |s: f64| f(a0 + s).map(|v| -v);
     let (mut a, mut b) = (0.0f64, b0 - a0);
     let mut x = a + CGOLD * (b - a);
@@ -390,7 +390,11 @@ fn maximise(f: &dyn Fn(f64) -> Option<f64>, a0: f64, b0: f64) -> Option<(f64, f6
             e = if x >= xm { a - x } else { b - x };
             d = CGOLD * e;
         }
-        let u = if d.abs() >= TOL { x + d } else { x + TOL.copysign(d) };
+        let u = if d.abs() >= TOL {
+            x + d
+        } else {
+            x + TOL.copysign(d)
+        };
         let fu = g(u)?;
         if fu <= fx {
             if u >= x {

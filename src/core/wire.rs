@@ -23,10 +23,11 @@
 //! burst up to 32 bits is detected), then every size against the buffer before it
 //! allocates, so a forged header cannot make it allocate more than the buffer justifies.
 
-use crate::core::compression::{
-    dequantize, CompressedGradient, CompressionConfig, CompressionType, QuantizedBlock, ValueEncoding, QUANT_BLOCK,
-};
 use crate::core::compression::ClientState;
+use crate::core::compression::{
+    dequantize, CompressedGradient, CompressionConfig, CompressionType, QuantizedBlock,
+    ValueEncoding, QUANT_BLOCK,
+};
 use crate::core::error::{Error, Result};
 use crate::core::half::{f16_bits_to_f32, f32_to_f16_bits};
 
@@ -84,7 +85,9 @@ fn value_block_len(m: &CompressedGradient) -> usize {
     match &m.encoding {
         ValueEncoding::F32 => 4 * k,
         ValueEncoding::F16 => 2 * k,
-        ValueEncoding::Quantized { bits } => 4 * k.div_ceil(QUANT_BLOCK) + (k * *bits as usize).div_ceil(8),
+        ValueEncoding::Quantized { bits } => {
+            4 * k.div_ceil(QUANT_BLOCK) + (k * *bits as usize).div_ceil(8)
+        }
     }
 }
 
@@ -147,11 +150,22 @@ pub fn encode(m: &CompressedGradient) -> Vec<u8> {
     }
     out.extend_from_slice(&(value_block_len(m) as u32).to_le_bytes());
     match &m.encoding {
-        ValueEncoding::F32 => m.values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        ValueEncoding::F16 => m.values.iter().for_each(|v| out.extend_from_slice(&f32_to_f16_bits(*v).to_le_bytes())),
+        ValueEncoding::F32 => m
+            .values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        ValueEncoding::F16 => m
+            .values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&f32_to_f16_bits(*v).to_le_bytes())),
         ValueEncoding::Quantized { .. } => {
-            let q = m.quantized.as_ref().expect("quantized message without payload");
-            q.scales.iter().for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+            let q = m
+                .quantized
+                .as_ref()
+                .expect("quantized message without payload");
+            q.scales
+                .iter()
+                .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
             out.extend_from_slice(&q.packed);
         }
     }
@@ -202,16 +216,25 @@ impl<'a> Reader<'a> {
 /// Checks magic and the trailing CRC32C; returns the body without the checksum.
 fn check_frame<'a>(buf: &'a [u8], magic: &[u8; 4], what: &str, min: usize) -> Result<&'a [u8]> {
     if buf.len() < min {
-        return Err(Error::corrupt(format!("{what}: {} bytes is shorter than the smallest valid encoding ({min} bytes)", buf.len())));
+        return Err(Error::corrupt(format!(
+            "{what}: {} bytes is shorter than the smallest valid encoding ({min} bytes)",
+            buf.len()
+        )));
     }
     if &buf[..4] != magic {
-        return Err(Error::corrupt(format!("{what}: bad magic {:02x?} (expected {:?})", &buf[..4], std::str::from_utf8(magic).unwrap())));
+        return Err(Error::corrupt(format!(
+            "{what}: bad magic {:02x?} (expected {:?})",
+            &buf[..4],
+            std::str::from_utf8(magic).unwrap()
+        )));
     }
     let (body, tail) = buf.split_at(buf.len() - 4);
     let stored = u32::from_le_bytes(tail.try_into().unwrap());
     let actual = crc32c::crc32c(body);
     if stored != actual {
-        return Err(Error::corrupt(format!("{what}: checksum mismatch (stored {stored:#010x}, computed {actual:#010x})")));
+        return Err(Error::corrupt(format!(
+            "{what}: checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
+        )));
     }
     Ok(body)
 }
@@ -219,19 +242,28 @@ fn check_frame<'a>(buf: &'a [u8], magic: &[u8; 4], what: &str, min: usize) -> Re
 /// Parses and fully validates a gradient message (`ERR_CORRUPT_DATA` on any defect).
 pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
     let body = check_frame(buf, MAGIC, "compressed gradient", HEADER + 4 + 4)?;
-    let mut r = Reader { buf: body, pos: 4, what: "compressed gradient" };
+    let mut r = Reader {
+        buf: body,
+        pos: 4,
+        what: "compressed gradient",
+    };
     let version = r.u8("version")?;
     if version != VERSION {
         return Err(Error::corrupt(format!("compressed gradient: unsupported version {version} (this library reads version {VERSION})")));
     }
     let ct = r.u8("compression type")?;
-    let compression_type =
-        CompressionType::from_u8(ct).ok_or_else(|| Error::corrupt(format!("compressed gradient: unknown compression type {ct}")))?;
+    let compression_type = CompressionType::from_u8(ct).ok_or_else(|| {
+        Error::corrupt(format!(
+            "compressed gradient: unknown compression type {ct}"
+        ))
+    })?;
     let enc = r.u8("value encoding")?;
     let bits = r.u8("bits")?;
     let ienc = r.u8("index encoding")?;
     if r.take(3, "reserved")? != [0, 0, 0] {
-        return Err(Error::corrupt("compressed gradient: reserved bytes are not zero"));
+        return Err(Error::corrupt(
+            "compressed gradient: reserved bytes are not zero",
+        ));
     }
     let n = r.u32("length")? as usize;
     let k = r.u32("count")? as usize;
@@ -240,16 +272,31 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
         (0, 0) => ValueEncoding::F32,
         (1, 0) => ValueEncoding::F16,
         (2, 1..=16) => ValueEncoding::Quantized { bits },
-        _ => return Err(Error::corrupt(format!("compressed gradient: invalid value encoding {enc} with {bits} bits"))),
+        _ => {
+            return Err(Error::corrupt(format!(
+                "compressed gradient: invalid value encoding {enc} with {bits} bits"
+            )))
+        }
     };
-    let quantized_type = matches!(compression_type, CompressionType::Quantization | CompressionType::TopKQuantized);
+    let quantized_type = matches!(
+        compression_type,
+        CompressionType::Quantization | CompressionType::TopKQuantized
+    );
     if quantized_type != matches!(encoding, ValueEncoding::Quantized { .. }) {
-        return Err(Error::corrupt(format!("compressed gradient: value encoding {enc} does not fit compression type {}", compression_type.as_str())));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: value encoding {enc} does not fit compression type {}",
+            compression_type.as_str()
+        )));
     }
     if n == 0 || k == 0 || k > n {
-        return Err(Error::corrupt(format!("compressed gradient: invalid sizes (length {n}, count {k})")));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: invalid sizes (length {n}, count {k})"
+        )));
     }
-    let dense_type = matches!(compression_type, CompressionType::None | CompressionType::Quantization);
+    let dense_type = matches!(
+        compression_type,
+        CompressionType::None | CompressionType::Quantization
+    );
     let dense = ienc == 0;
     if dense != dense_type || (dense && k != n) || ienc > 2 {
         return Err(Error::corrupt(format!("compressed gradient: index encoding {ienc} does not fit {} with length {n} and count {k}", compression_type.as_str())));
@@ -259,21 +306,31 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
     let vb_len = r.u32("value block size")? as usize;
     let vb = r.take(vb_len, "value block")?;
     if r.pos != body.len() {
-        return Err(Error::corrupt(format!("compressed gradient: {} unexpected trailing bytes", body.len() - r.pos)));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: {} unexpected trailing bytes",
+            body.len() - r.pos
+        )));
     }
     // The value block's size pins k to what the buffer holds, before anything is allocated.
     let expected_vb = match encoding {
         ValueEncoding::F32 => k.checked_mul(4),
         ValueEncoding::F16 => k.checked_mul(2),
-        ValueEncoding::Quantized { bits } => Some(4 * k.div_ceil(QUANT_BLOCK) + (k * bits as usize).div_ceil(8)),
+        ValueEncoding::Quantized { bits } => {
+            Some(4 * k.div_ceil(QUANT_BLOCK) + (k * bits as usize).div_ceil(8))
+        }
     };
     if expected_vb != Some(vb_len) {
-        return Err(Error::corrupt(format!("compressed gradient: value block is {vb_len} bytes, {k} values need {}", expected_vb.unwrap_or(usize::MAX))));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: value block is {vb_len} bytes, {k} values need {}",
+            expected_vb.unwrap_or(usize::MAX)
+        )));
     }
     let indices = match ienc {
         0 => {
             if ib_len != 0 {
-                return Err(Error::corrupt("compressed gradient: dense message with a non-empty index block"));
+                return Err(Error::corrupt(
+                    "compressed gradient: dense message with a non-empty index block",
+                ));
             }
             Vec::new()
         }
@@ -283,34 +340,74 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
     // The encoding is canonical: the index block must be the smaller of the two forms
     // (varint on a tie), so every message has exactly one byte representation.
     if !dense {
-        let varint = if ienc == 1 { ib_len } else { delta_varint_len(&indices) };
+        let varint = if ienc == 1 {
+            ib_len
+        } else {
+            delta_varint_len(&indices)
+        };
         let canonical = if varint <= n.div_ceil(8) { 1 } else { 2 };
         if ienc != canonical {
-            return Err(Error::corrupt("compressed gradient: index block is not in its canonical (smaller) form"));
+            return Err(Error::corrupt(
+                "compressed gradient: index block is not in its canonical (smaller) form",
+            ));
         }
     }
     let (values, quantized) = match encoding {
-        ValueEncoding::F32 => (vb.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>(), None),
-        ValueEncoding::F16 => (vb.chunks_exact(2).map(|c| f16_bits_to_f32(u16::from_le_bytes(c.try_into().unwrap()))).collect(), None),
+        ValueEncoding::F32 => (
+            vb.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        ValueEncoding::F16 => (
+            vb.chunks_exact(2)
+                .map(|c| f16_bits_to_f32(u16::from_le_bytes(c.try_into().unwrap())))
+                .collect(),
+            None,
+        ),
         ValueEncoding::Quantized { bits } => {
             let ns = k.div_ceil(QUANT_BLOCK);
-            let scales: Vec<f32> = vb[..4 * ns].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let scales: Vec<f32> = vb[..4 * ns]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
             if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
-                return Err(Error::corrupt(format!("compressed gradient: invalid quantization scale {s}")));
+                return Err(Error::corrupt(format!(
+                    "compressed gradient: invalid quantization scale {s}"
+                )));
             }
-            let q = QuantizedBlock { bits, scales, packed: vb[4 * ns..].to_vec() };
+            let q = QuantizedBlock {
+                bits,
+                scales,
+                packed: vb[4 * ns..].to_vec(),
+            };
             (dequantize(&q, k), Some(q))
         }
     };
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::corrupt(format!("compressed gradient: value {i} is {}", values[i])));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: value {i} is {}",
+            values[i]
+        )));
     }
-    Ok(CompressedGradient { length: n, indices, values, dense, compression_type, encoding, quantized, round })
+    Ok(CompressedGradient {
+        length: n,
+        indices,
+        values,
+        dense,
+        compression_type,
+        encoding,
+        quantized,
+        round,
+    })
 }
 
 fn decode_varints(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
     if k > ib.len() {
-        return Err(Error::corrupt(format!("compressed gradient: {k} indices cannot fit in {} bytes", ib.len())));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: {k} indices cannot fit in {} bytes",
+            ib.len()
+        )));
     }
     let mut out = Vec::with_capacity(k);
     let mut pos = 0usize;
@@ -319,10 +416,14 @@ fn decode_varints(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
         let mut gap: u64 = 0;
         let mut shift = 0;
         loop {
-            let b = *ib.get(pos).ok_or_else(|| Error::corrupt("compressed gradient: index block ends inside a varint"))?;
+            let b = *ib.get(pos).ok_or_else(|| {
+                Error::corrupt("compressed gradient: index block ends inside a varint")
+            })?;
             pos += 1;
             if shift == 35 || (shift == 28 && b > 0x0f) {
-                return Err(Error::corrupt("compressed gradient: varint longer than 32 bits"));
+                return Err(Error::corrupt(
+                    "compressed gradient: varint longer than 32 bits",
+                ));
             }
             gap |= ((b & 0x7f) as u64) << shift;
             shift += 7;
@@ -335,27 +436,40 @@ fn decode_varints(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
         }
         let idx = prev + 1 + gap as i64;
         if idx >= n as i64 {
-            return Err(Error::corrupt(format!("compressed gradient: index {idx} is out of range for length {n}")));
+            return Err(Error::corrupt(format!(
+                "compressed gradient: index {idx} is out of range for length {n}"
+            )));
         }
         out.push(idx as u32);
         prev = idx;
     }
     if pos != ib.len() {
-        return Err(Error::corrupt(format!("compressed gradient: {} unused bytes in the index block", ib.len() - pos)));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: {} unused bytes in the index block",
+            ib.len() - pos
+        )));
     }
     Ok(out)
 }
 
 fn decode_bitmap(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
     if ib.len() != n.div_ceil(8) {
-        return Err(Error::corrupt(format!("compressed gradient: bitmap is {} bytes, length {n} needs {}", ib.len(), n.div_ceil(8))));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: bitmap is {} bytes, length {n} needs {}",
+            ib.len(),
+            n.div_ceil(8)
+        )));
     }
     if n % 8 != 0 && ib[ib.len() - 1] >> (n % 8) != 0 {
-        return Err(Error::corrupt("compressed gradient: bitmap has bits set past the gradient length"));
+        return Err(Error::corrupt(
+            "compressed gradient: bitmap has bits set past the gradient length",
+        ));
     }
     let count: usize = ib.iter().map(|b| b.count_ones() as usize).sum();
     if count != k {
-        return Err(Error::corrupt(format!("compressed gradient: bitmap holds {count} positions, header says {k}")));
+        return Err(Error::corrupt(format!(
+            "compressed gradient: bitmap holds {count} positions, header says {k}"
+        )));
     }
     let mut out = Vec::with_capacity(k);
     for (j, &b) in ib.iter().enumerate() {
@@ -387,7 +501,9 @@ pub fn encode_state(node_id: &str, st: &ClientState) -> Vec<u8> {
     out.extend_from_slice(&st.bytes_in.to_le_bytes());
     out.extend_from_slice(&st.bytes_out.to_le_bytes());
     out.extend_from_slice(&(st.residual.len() as u32).to_le_bytes());
-    st.residual.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    st.residual
+        .iter()
+        .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -396,13 +512,20 @@ pub fn encode_state(node_id: &str, st: &ClientState) -> Vec<u8> {
 /// Parses a saved client state; any defect is `ERR_CORRUPT_DATA`.
 pub fn decode_state(buf: &[u8]) -> Result<(String, ClientState)> {
     let body = check_frame(buf, STATE_MAGIC, "client state", 4 + 5 + 2 + 8 * 5 + 4 + 4)?;
-    let mut r = Reader { buf: body, pos: 4, what: "client state" };
+    let mut r = Reader {
+        buf: body,
+        pos: 4,
+        what: "client state",
+    };
     let version = r.u8("version")?;
     if version != STATE_VERSION {
-        return Err(Error::corrupt(format!("client state: unsupported version {version}")));
+        return Err(Error::corrupt(format!(
+            "client state: unsupported version {version}"
+        )));
     }
     let ct = r.u8("compression type")?;
-    let compression_type = CompressionType::from_u8(ct).ok_or_else(|| Error::corrupt(format!("client state: unknown compression type {ct}")))?;
+    let compression_type = CompressionType::from_u8(ct)
+        .ok_or_else(|| Error::corrupt(format!("client state: unknown compression type {ct}")))?;
     let ef = r.u8("error feedback")?;
     let bits = r.u8("bits")?;
     let fp16 = r.u8("fp16")?;
@@ -410,25 +533,55 @@ pub fn decode_state(buf: &[u8]) -> Result<(String, ClientState)> {
         return Err(Error::corrupt("client state: invalid flag byte"));
     }
     let id_len = r.u16("node id length")? as usize;
-    let id = std::str::from_utf8(r.take(id_len, "node id")?).map_err(|_| Error::corrupt("client state: node id is not UTF-8"))?.to_string();
+    let id = std::str::from_utf8(r.take(id_len, "node id")?)
+        .map_err(|_| Error::corrupt("client state: node id is not UTF-8"))?
+        .to_string();
     let sparsity = r.f64("sparsity")?;
     let seed = r.u64("seed")?;
     let rounds = r.u64("rounds")?;
     let bytes_in = r.u64("bytes in")?;
     let bytes_out = r.u64("bytes out")?;
     let n = r.u32("residual length")? as usize;
-    let raw = r.take(n.checked_mul(4).ok_or_else(|| Error::corrupt("client state: residual length overflows"))?, "residual")?;
+    let raw = r.take(
+        n.checked_mul(4)
+            .ok_or_else(|| Error::corrupt("client state: residual length overflows"))?,
+        "residual",
+    )?;
     if r.pos != body.len() {
         return Err(Error::corrupt("client state: unexpected trailing bytes"));
     }
-    let config = CompressionConfig { compression_type, sparsity, error_feedback: ef == 1, quantization_bits: bits, seed, fp16_values: fp16 == 1 };
-    config.validate().map_err(|e| Error::corrupt(format!("client state: {}", e.message)))?;
-    let residual: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let config = CompressionConfig {
+        compression_type,
+        sparsity,
+        error_feedback: ef == 1,
+        quantization_bits: bits,
+        seed,
+        fp16_values: fp16 == 1,
+    };
+    config
+        .validate()
+        .map_err(|e| Error::corrupt(format!("client state: {}", e.message)))?;
+    let residual: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     if residual.iter().any(|v| !v.is_finite()) {
-        return Err(Error::corrupt("client state: residual holds a non-finite value"));
+        return Err(Error::corrupt(
+            "client state: residual holds a non-finite value",
+        ));
     }
     let residual_bound = residual.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-    Ok((id, ClientState { config, residual, rounds, bytes_in, bytes_out, residual_bound }))
+    Ok((
+        id,
+        ClientState {
+            config,
+            residual,
+            rounds,
+            bytes_in,
+            bytes_out,
+            residual_bound,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -451,7 +604,14 @@ mod tests {
             (CompressionType::TopKQuantized, 0.95, 1, false),
             (CompressionType::TopKQuantized, 0.2, 16, false),
         ] {
-            let cfg = CompressionConfig { compression_type: t, sparsity: sp, error_feedback: false, quantization_bits: bits, seed: 5, fp16_values: fp16 };
+            let cfg = CompressionConfig {
+                compression_type: t,
+                sparsity: sp,
+                error_feedback: false,
+                quantization_bits: bits,
+                seed: 5,
+                fp16_values: fp16,
+            };
             out.push(compress_values(&g, &cfg, 7).unwrap());
         }
         out
@@ -484,7 +644,10 @@ mod tests {
                 for bit in 0..8 {
                     let mut b = buf.clone();
                     b[byte] ^= 1 << bit;
-                    assert_eq!(decode(&b).unwrap_err().code, crate::core::error::Code::CorruptData);
+                    assert_eq!(
+                        decode(&b).unwrap_err().code,
+                        crate::core::error::Code::CorruptData
+                    );
                 }
             }
         }
@@ -531,14 +694,39 @@ mod tests {
 
     #[test]
     fn state_round_trip_and_corruption() {
-        let cfg = CompressionConfig { compression_type: CompressionType::TopKQuantized, sparsity: 0.9, error_feedback: true, quantization_bits: 4, seed: 9, fp16_values: false };
+        let cfg = CompressionConfig {
+            compression_type: CompressionType::TopKQuantized,
+            sparsity: 0.9,
+            error_feedback: true,
+            quantization_bits: 4,
+            seed: 9,
+            fp16_values: false,
+        };
         let mut st = ClientState::new(cfg).unwrap();
-        st.compress(&(0..100).map(|i| i as f32 * 0.1).collect::<Vec<_>>()).unwrap();
+        st.compress(&(0..100).map(|i| i as f32 * 0.1).collect::<Vec<_>>())
+            .unwrap();
         let buf = encode_state("sat-ü1", &st);
         let (id, back) = decode_state(&buf).unwrap();
         assert_eq!(id, "sat-ü1");
-        assert_eq!((back.config, back.residual, back.rounds, back.bytes_in, back.bytes_out), (st.config.clone(), st.residual.clone(), st.rounds, st.bytes_in, st.bytes_out));
-        assert!(back.residual_bound <= st.residual_bound && back.residual_bound == 8.900001f32 as f64);
+        assert_eq!(
+            (
+                back.config,
+                back.residual,
+                back.rounds,
+                back.bytes_in,
+                back.bytes_out
+            ),
+            (
+                st.config.clone(),
+                st.residual.clone(),
+                st.rounds,
+                st.bytes_in,
+                st.bytes_out
+            )
+        );
+        assert!(
+            back.residual_bound <= st.residual_bound && back.residual_bound == 8.900001f32 as f64
+        );
         for byte in 0..buf.len() {
             let mut b = buf.clone();
             b[byte] ^= 0x10;

@@ -12,148 +12,223 @@ use crate::core::error::Code;
 
 /// A gradient read from JS: borrowed for the duration of a synchronous call, or owned.
 pub enum F32Input<'a> {
-  Borrowed(&'a [f32]),
-  Owned(Vec<f32>),
+    Borrowed(&'a [f32]),
+    Owned(Vec<f32>),
 }
 
 impl F32Input<'_> {
-  pub fn as_slice(&self) -> &[f32] {
-    match self {
-      F32Input::Borrowed(s) => s,
-      F32Input::Owned(v) => v,
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            F32Input::Borrowed(s) => s,
+            F32Input::Owned(v) => v,
+        }
     }
-  }
-  /// An owned copy, for work that leaves the main thread.
-  pub fn into_owned(self) -> Vec<f32> {
-    match self {
-      F32Input::Borrowed(s) => s.to_vec(),
-      F32Input::Owned(v) => v,
+    /// An owned copy, for work that leaves the main thread.
+    pub fn into_owned(self) -> Vec<f32> {
+        match self {
+            F32Input::Borrowed(s) => s.to_vec(),
+            F32Input::Owned(v) => v,
+        }
     }
-  }
 }
 
 fn typed_array_name(t: sys::napi_typedarray_type) -> &'static str {
-  match t {
-    sys::TypedarrayType::int8_array => "Int8Array",
-    sys::TypedarrayType::uint8_array => "Uint8Array",
-    sys::TypedarrayType::uint8_clamped_array => "Uint8ClampedArray",
-    sys::TypedarrayType::int16_array => "Int16Array",
-    sys::TypedarrayType::uint16_array => "Uint16Array",
-    sys::TypedarrayType::int32_array => "Int32Array",
-    sys::TypedarrayType::uint32_array => "Uint32Array",
-    sys::TypedarrayType::float32_array => "Float32Array",
-    sys::TypedarrayType::float64_array => "Float64Array",
-    sys::TypedarrayType::bigint64_array => "BigInt64Array",
-    sys::TypedarrayType::biguint64_array => "BigUint64Array",
-    _ => "a typed array",
-  }
+    match t {
+        sys::TypedarrayType::int8_array => "Int8Array",
+        sys::TypedarrayType::uint8_array => "Uint8Array",
+        sys::TypedarrayType::uint8_clamped_array => "Uint8ClampedArray",
+        sys::TypedarrayType::int16_array => "Int16Array",
+        sys::TypedarrayType::uint16_array => "Uint16Array",
+        sys::TypedarrayType::int32_array => "Int32Array",
+        sys::TypedarrayType::uint32_array => "Uint32Array",
+        sys::TypedarrayType::float32_array => "Float32Array",
+        sys::TypedarrayType::float64_array => "Float64Array",
+        sys::TypedarrayType::bigint64_array => "BigInt64Array",
+        sys::TypedarrayType::biguint64_array => "BigUint64Array",
+        _ => "a typed array",
+    }
 }
 
 fn status(s: sys::napi_status, what: &str) -> napi::Result<(), String> {
-  if s == sys::Status::napi_ok {
-    Ok(())
-  } else {
-    Err(invalid_arg(format!("{what}: could not be read (napi status {s})")))
-  }
+    if s == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(invalid_arg(format!(
+            "{what}: could not be read (napi status {s})"
+        )))
+    }
 }
 
 /// Reads `value` (named `what` in errors) as f32 values.
-pub fn read_f32<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> napi::Result<F32Input<'a>, String> {
-  let raw_env = env.raw();
-  let raw = value.raw();
-  let mut is_typed = false;
-  status(unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) }, what)?;
-  if is_typed {
+pub fn read_f32<'a>(
+    env: &Env,
+    value: &Unknown<'a>,
+    what: &str,
+) -> napi::Result<F32Input<'a>, String> {
+    let raw_env = env.raw();
+    let raw = value.raw();
+    let mut is_typed = false;
+    status(
+        unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) },
+        what,
+    )?;
+    if is_typed {
+        let mut kind: sys::napi_typedarray_type = 0;
+        let mut len = 0usize;
+        let mut data = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        let mut offset = 0usize;
+        status(
+            unsafe {
+                sys::napi_get_typedarray_info(
+                    raw_env,
+                    raw,
+                    &mut kind,
+                    &mut len,
+                    &mut data,
+                    &mut buffer,
+                    &mut offset,
+                )
+            },
+            what,
+        )?;
+        if kind != sys::TypedarrayType::float32_array {
+            return Err(invalid_arg(format!(
+                "{what} must be a Float32Array (or an array of numbers), got {}",
+                typed_array_name(kind)
+            )));
+        }
+        let mut detached = false;
+        status(
+            unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
+            what,
+        )?;
+        if detached {
+            return Err(napi::Error::new(
+        Code::DetachedBuffer.as_str().to_string(),
+        format!("{what} is a view of a detached ArrayBuffer (it was transferred); pass a live Float32Array"),
+      ));
+        }
+        if len == 0 || data.is_null() {
+            return Ok(F32Input::Borrowed(&[]));
+        }
+        if (data as usize) % std::mem::align_of::<f32>() != 0 {
+            // Float32Array views are always 4-byte aligned; copy defensively if a runtime says otherwise.
+            let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len * 4) };
+            return Ok(F32Input::Owned(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_ne_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ));
+        }
+        // SAFETY: napi reports `data` already offset by byteOffset, valid for `len` f32s while
+        // this synchronous call runs.
+        return Ok(F32Input::Borrowed(unsafe {
+            std::slice::from_raw_parts(data as *const f32, len)
+        }));
+    }
+    let mut is_array = false;
+    status(
+        unsafe { sys::napi_is_array(raw_env, raw, &mut is_array) },
+        what,
+    )?;
+    if is_array {
+        let arr: Array = unsafe { Array::from_napi_value(raw_env, raw) }
+            .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
+        let n = arr.len();
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let v: Option<Unknown> = arr
+                .get(i)
+                .map_err(|e| invalid_arg(format!("{what}[{i}]: {}", e.reason)))?;
+            let x = match v {
+                Some(u)
+                    if u.get_type().map_err(|e| invalid_arg(e.reason.clone()))?
+                        == ValueType::Number =>
+                {
+                    unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.reason.clone()))?
+                }
+                _ => return Err(invalid_arg(format!("{what}[{i}] must be a number"))),
+            };
+            out.push(x as f32);
+        }
+        return Ok(F32Input::Owned(out));
+    }
+    let t = value
+        .get_type()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    Err(invalid_arg(format!(
+        "{what} must be a Float32Array (or an array of numbers), got {t}"
+    )))
+}
+
+/// Reads a `Buffer` or `Uint8Array` as bytes (borrowed for this call).
+pub fn read_bytes<'a>(
+    env: &Env,
+    value: &Unknown<'a>,
+    what: &str,
+) -> napi::Result<&'a [u8], String> {
+    let raw_env = env.raw();
+    let raw = value.raw();
+    let mut is_typed = false;
+    status(
+        unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) },
+        what,
+    )?;
+    let mut is_buffer = false;
+    status(
+        unsafe { sys::napi_is_buffer(raw_env, raw, &mut is_buffer) },
+        what,
+    )?;
+    if !is_typed && !is_buffer {
+        let t = value
+            .get_type()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        return Err(invalid_arg(format!(
+            "{what} must be a Buffer or Uint8Array, got {t}"
+        )));
+    }
     let mut kind: sys::napi_typedarray_type = 0;
     let mut len = 0usize;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();
     let mut offset = 0usize;
     status(
-      unsafe { sys::napi_get_typedarray_info(raw_env, raw, &mut kind, &mut len, &mut data, &mut buffer, &mut offset) },
-      what,
+        unsafe {
+            sys::napi_get_typedarray_info(
+                raw_env,
+                raw,
+                &mut kind,
+                &mut len,
+                &mut data,
+                &mut buffer,
+                &mut offset,
+            )
+        },
+        what,
     )?;
-    if kind != sys::TypedarrayType::float32_array {
-      return Err(invalid_arg(format!(
-        "{what} must be a Float32Array (or an array of numbers), got {}",
-        typed_array_name(kind)
-      )));
+    if kind != sys::TypedarrayType::uint8_array {
+        return Err(invalid_arg(format!(
+            "{what} must be a Buffer or Uint8Array, got {}",
+            typed_array_name(kind)
+        )));
     }
     let mut detached = false;
-    status(unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) }, what)?;
+    status(
+        unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
+        what,
+    )?;
     if detached {
-      return Err(napi::Error::new(
-        Code::DetachedBuffer.as_str().to_string(),
-        format!("{what} is a view of a detached ArrayBuffer (it was transferred); pass a live Float32Array"),
-      ));
+        return Err(napi::Error::new(
+            Code::DetachedBuffer.as_str().to_string(),
+            format!("{what} is a view of a detached ArrayBuffer"),
+        ));
     }
     if len == 0 || data.is_null() {
-      return Ok(F32Input::Borrowed(&[]));
+        return Ok(&[]);
     }
-    if (data as usize) % std::mem::align_of::<f32>() != 0 {
-      // Float32Array views are always 4-byte aligned; copy defensively if a runtime says otherwise.
-      let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len * 4) };
-      return Ok(F32Input::Owned(bytes.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect()));
-    }
-    // SAFETY: napi reports `data` already offset by byteOffset, valid for `len` f32s while
-    // this synchronous call runs.
-    return Ok(F32Input::Borrowed(unsafe { std::slice::from_raw_parts(data as *const f32, len) }));
-  }
-  let mut is_array = false;
-  status(unsafe { sys::napi_is_array(raw_env, raw, &mut is_array) }, what)?;
-  if is_array {
-    let arr: Array = unsafe { Array::from_napi_value(raw_env, raw) }.map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
-    let n = arr.len();
-    let mut out = Vec::with_capacity(n as usize);
-    for i in 0..n {
-      let v: Option<Unknown> = arr.get(i).map_err(|e| invalid_arg(format!("{what}[{i}]: {}", e.reason)))?;
-      let x = match v {
-        Some(u) if u.get_type().map_err(|e| invalid_arg(e.reason.clone()))? == ValueType::Number => unsafe { u.cast::<f64>() }
-          .map_err(|e| invalid_arg(e.reason.clone()))?,
-        _ => return Err(invalid_arg(format!("{what}[{i}] must be a number"))),
-      };
-      out.push(x as f32);
-    }
-    return Ok(F32Input::Owned(out));
-  }
-  let t = value.get_type().map(|t| t.to_string()).unwrap_or_else(|_| "unknown".into());
-  Err(invalid_arg(format!("{what} must be a Float32Array (or an array of numbers), got {t}")))
-}
-
-/// Reads a `Buffer` or `Uint8Array` as bytes (borrowed for this call).
-pub fn read_bytes<'a>(env: &Env, value: &Unknown<'a>, what: &str) -> napi::Result<&'a [u8], String> {
-  let raw_env = env.raw();
-  let raw = value.raw();
-  let mut is_typed = false;
-  status(unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) }, what)?;
-  let mut is_buffer = false;
-  status(unsafe { sys::napi_is_buffer(raw_env, raw, &mut is_buffer) }, what)?;
-  if !is_typed && !is_buffer {
-    let t = value.get_type().map(|t| t.to_string()).unwrap_or_else(|_| "unknown".into());
-    return Err(invalid_arg(format!("{what} must be a Buffer or Uint8Array, got {t}")));
-  }
-  let mut kind: sys::napi_typedarray_type = 0;
-  let mut len = 0usize;
-  let mut data = ptr::null_mut();
-  let mut buffer = ptr::null_mut();
-  let mut offset = 0usize;
-  status(
-    unsafe { sys::napi_get_typedarray_info(raw_env, raw, &mut kind, &mut len, &mut data, &mut buffer, &mut offset) },
-    what,
-  )?;
-  if kind != sys::TypedarrayType::uint8_array {
-    return Err(invalid_arg(format!("{what} must be a Buffer or Uint8Array, got {}", typed_array_name(kind))));
-  }
-  let mut detached = false;
-  status(unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) }, what)?;
-  if detached {
-    return Err(napi::Error::new(
-      Code::DetachedBuffer.as_str().to_string(),
-      format!("{what} is a view of a detached ArrayBuffer"),
-    ));
-  }
-  if len == 0 || data.is_null() {
-    return Ok(&[]);
-  }
-  Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
+    Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
 }

@@ -13,7 +13,8 @@ use super::task::CoreTask;
 use super::{invalid_arg, js_err, JsResult};
 use crate::core::geo::Geodetic;
 use crate::core::mesh::{
-    self as core_mesh, GroundParams, IslMode, KeplerElements, KeplerOrbit, Mesh, Metric, NodeKind, RangeRule, WalkerConfig, WalkerPattern,
+    self as core_mesh, GroundParams, IslMode, KeplerElements, KeplerOrbit, Mesh, Metric, NodeKind,
+    RangeRule, WalkerConfig, WalkerPattern,
 };
 
 // ------------------------------------------------------------------ argument reading
@@ -26,7 +27,10 @@ struct Reader<'a, 'env> {
 
 impl<'env> Reader<'_, 'env> {
     fn raw(&self, key: &str) -> JsResult<Option<(Unknown<'env>, ValueType)>> {
-        let v: Option<Unknown> = self.obj.get(key).map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
+        let v: Option<Unknown> = self
+            .obj
+            .get(key)
+            .map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
         match v {
             None => Ok(None),
             Some(u) => {
@@ -42,40 +46,65 @@ impl<'env> Reader<'_, 'env> {
     fn num(&self, key: &str) -> JsResult<Option<f64>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::Number)) => Ok(Some(unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a number, got {t}", self.what))),
+            Some((u, ValueType::Number)) => Ok(Some(
+                unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a number, got {t}",
+                self.what
+            ))),
         }
     }
 
     fn uint(&self, key: &str) -> JsResult<Option<u32>> {
         match self.num(key)? {
             None => Ok(None),
-            Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= u32::MAX as f64 => Ok(Some(x as u32)),
-            Some(x) => Err(invalid_arg(format!("{}.{key} must be a non-negative integer, got {x}", self.what))),
+            Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= u32::MAX as f64 => {
+                Ok(Some(x as u32))
+            }
+            Some(x) => Err(invalid_arg(format!(
+                "{}.{key} must be a non-negative integer, got {x}",
+                self.what
+            ))),
         }
     }
 
     fn string(&self, key: &str) -> JsResult<Option<String>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::String)) => Ok(Some(unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a string, got {t}", self.what))),
+            Some((u, ValueType::String)) => Ok(Some(
+                unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a string, got {t}",
+                self.what
+            ))),
         }
     }
 
     fn boolean(&self, key: &str) -> JsResult<Option<bool>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::Boolean)) => Ok(Some(unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a boolean, got {t}", self.what))),
+            Some((u, ValueType::Boolean)) => Ok(Some(
+                unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a boolean, got {t}",
+                self.what
+            ))),
         }
     }
 
     fn object(&self, key: &str) -> JsResult<Option<Object<'env>>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::Object)) => Ok(Some(unsafe { u.cast::<Object>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be an object, got {t}", self.what))),
+            Some((u, ValueType::Object)) => Ok(Some(
+                unsafe { u.cast::<Object>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be an object, got {t}",
+                self.what
+            ))),
         }
     }
 
@@ -94,7 +123,9 @@ fn date_ms(u: &Unknown, what: &str) -> JsResult<f64> {
         return Err(invalid_arg(format!("{what} must be a Date, got {t}")));
     }
     let d: Date = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
-    let ms = d.value_of().map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
+    let ms = d
+        .value_of()
+        .map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
     if !ms.is_finite() {
         return Err(invalid_arg(format!("{what} is an invalid Date")));
     }
@@ -108,7 +139,11 @@ fn to_date(ms: f64) -> Option<DateTime<Utc>> {
 fn metric(options: &Option<MeshRouteOptions>) -> JsResult<Metric> {
     match options.as_ref().and_then(|o| o.metric.as_deref()) {
         None => Ok(Metric::Latency),
-        Some(s) => Metric::parse(s).ok_or_else(|| invalid_arg(format!("options.metric must be 'latency', 'hops' or 'bandwidth', got '{s}'"))),
+        Some(s) => Metric::parse(s).ok_or_else(|| {
+            invalid_arg(format!(
+                "options.metric must be 'latency', 'hops' or 'bandwidth', got '{s}'"
+            ))
+        }),
     }
 }
 
@@ -142,16 +177,27 @@ impl JsMeshNode {
     /// Creates a node; throws ERR_INVALID_ARG for an empty id, a bad position or type.
     #[napi(constructor, catch_unwind, ts_args_type = "options: MeshNodeOptions")]
     pub fn new(options: Object) -> napi::Result<Self, String> {
-        let r = Reader { obj: &options, what: "options" };
-        let id = r.string("nodeId")?.ok_or_else(|| invalid_arg("options.nodeId is required"))?;
+        let r = Reader {
+            obj: &options,
+            what: "options",
+        };
+        let id = r
+            .string("nodeId")?
+            .ok_or_else(|| invalid_arg("options.nodeId is required"))?;
         if id.is_empty() {
             return Err(invalid_arg("options.nodeId must be a non-empty string"));
         }
-        let pos = r.object("position")?.ok_or_else(|| invalid_arg("options.position is required"))?;
+        let pos = r
+            .object("position")?
+            .ok_or_else(|| invalid_arg("options.position is required"))?;
         let geodetic = position_from_object(&pos, "options.position")?;
         let kind = match r.string("nodeType")? {
             None => NodeKind::Satellite,
-            Some(s) => NodeKind::parse(&s).ok_or_else(|| invalid_arg(format!("options.nodeType must be 'satellite', 'ground' or 'other', got '{s}'")))?,
+            Some(s) => NodeKind::parse(&s).ok_or_else(|| {
+                invalid_arg(format!(
+                    "options.nodeType must be 'satellite', 'ground' or 'other', got '{s}'"
+                ))
+            })?,
         };
         Ok(JsMeshNode { id, geodetic, kind })
     }
@@ -165,7 +211,11 @@ impl JsMeshNode {
     /// The node's position (for a moving satellite: at the mesh's current time).
     #[napi(getter)]
     pub fn position(&self) -> Position {
-        Position { latitude: self.geodetic.lat_deg, longitude: self.geodetic.lon_deg, altitude_km: self.geodetic.alt_km }
+        Position {
+            latitude: self.geodetic.lat_deg,
+            longitude: self.geodetic.lon_deg,
+            altitude_km: self.geodetic.alt_km,
+        }
     }
 
     /// What the node is.
@@ -256,7 +306,6 @@ pub struct MeshLink {
     #[napi(ts_type = "'manual' | 'isl' | 'ground'")]
     pub origin: String,
 }
-
 
 impl From<core_mesh::LinkInfo> for MeshLink {
     fn from(l: core_mesh::LinkInfo) -> Self {
@@ -590,13 +639,18 @@ impl JsSpaceMesh {
         if let Some(r) = options.and_then(|o| o.range_links) {
             mesh.set_range_rule(range_rule(&r)?).map_err(js_err)?;
         }
-        Ok(JsSpaceMesh { inner: Arc::new(Mutex::new(mesh)) })
+        Ok(JsSpaceMesh {
+            inner: Arc::new(Mutex::new(mesh)),
+        })
     }
 
     /// Adds a node at a fixed position. Throws ERR_DUPLICATE_NODE when the id exists.
     #[napi(catch_unwind)]
     pub fn add_node(&self, node: &JsMeshNode) -> napi::Result<(), String> {
-        self.mesh().add_fixed(&node.id, node.kind, node.geodetic).map(|_| ()).map_err(js_err)
+        self.mesh()
+            .add_fixed(&node.id, node.kind, node.geodetic)
+            .map(|_| ())
+            .map_err(js_err)
     }
 
     /// Removes a node and its links. Throws ERR_UNKNOWN_NODE when absent.
@@ -616,7 +670,11 @@ impl JsSpaceMesh {
     pub fn get_node(&self, node_id: String) -> napi::Result<JsMeshNode, String> {
         let m = self.mesh();
         let n = m.node(&node_id).map_err(js_err)?;
-        Ok(JsMeshNode { id: n.id.clone(), geodetic: n.geodetic(), kind: n.kind })
+        Ok(JsMeshNode {
+            id: n.id.clone(),
+            geodetic: n.geodetic(),
+            kind: n.kind,
+        })
     }
 
     /// Every node id, in the order used by `distancesFrom` and `nextHopTable`.
@@ -634,18 +692,42 @@ impl JsSpaceMesh {
     /// Adds a bidirectional link. `latencyMs` left out: the distance at the speed of light.
     /// Throws ERR_UNKNOWN_NODE, ERR_INVALID_ARG (self-link, existing link, missing
     /// bandwidth) or ERR_INVALID_WEIGHT (bandwidth ≤ 0 or not finite; latency < 0 or NaN).
-    #[napi(catch_unwind, ts_args_type = "a: string, b: string, options: MeshLinkOptions")]
-    pub fn add_link(&self, a: String, b: String, options: Option<MeshLinkOptions>) -> napi::Result<(), String> {
-        let options = options.ok_or_else(|| invalid_arg("options { bandwidthMbps, latencyMs? } is required"))?;
-        let bw = options.bandwidth_mbps.ok_or_else(|| invalid_arg("options.bandwidthMbps is required"))?;
-        self.mesh().add_link(&a, &b, bw, options.latency_ms).map_err(js_err)
+    #[napi(
+        catch_unwind,
+        ts_args_type = "a: string, b: string, options: MeshLinkOptions"
+    )]
+    pub fn add_link(
+        &self,
+        a: String,
+        b: String,
+        options: Option<MeshLinkOptions>,
+    ) -> napi::Result<(), String> {
+        let options = options
+            .ok_or_else(|| invalid_arg("options { bandwidthMbps, latencyMs? } is required"))?;
+        let bw = options
+            .bandwidth_mbps
+            .ok_or_else(|| invalid_arg("options.bandwidthMbps is required"))?;
+        self.mesh()
+            .add_link(&a, &b, bw, options.latency_ms)
+            .map_err(js_err)
     }
 
     /// Changes a link's bandwidth and/or latency.
     #[napi(catch_unwind)]
-    pub fn update_link(&self, a: String, b: String, options: MeshLinkUpdate) -> napi::Result<(), String> {
-        let lat = if options.geometric_latency == Some(true) { Some(None) } else { options.latency_ms.map(Some) };
-        self.mesh().update_link(&a, &b, options.bandwidth_mbps, lat).map_err(js_err)
+    pub fn update_link(
+        &self,
+        a: String,
+        b: String,
+        options: MeshLinkUpdate,
+    ) -> napi::Result<(), String> {
+        let lat = if options.geometric_latency == Some(true) {
+            Some(None)
+        } else {
+            options.latency_ms.map(Some)
+        };
+        self.mesh()
+            .update_link(&a, &b, options.bandwidth_mbps, lat)
+            .map_err(js_err)
     }
 
     /// Removes the link between two nodes; false when there was none.
@@ -663,13 +745,21 @@ impl JsSpaceMesh {
     /// The link between two nodes, or null.
     #[napi(catch_unwind)]
     pub fn get_link(&self, a: String, b: String) -> napi::Result<Option<MeshLink>, String> {
-        Ok(self.mesh().link(&a, &b).map_err(js_err)?.map(MeshLink::from))
+        Ok(self
+            .mesh()
+            .link(&a, &b)
+            .map_err(js_err)?
+            .map(MeshLink::from))
     }
 
     /// Every link, up or down.
     #[napi(catch_unwind)]
     pub fn links(&self) -> Vec<MeshLink> {
-        self.mesh().links().into_iter().map(MeshLink::from).collect()
+        self.mesh()
+            .links()
+            .into_iter()
+            .map(MeshLink::from)
+            .collect()
     }
 
     /// Neighbours of a node over links that are up.
@@ -683,50 +773,100 @@ impl JsSpaceMesh {
     /// unknown id. The declared type is `MeshRoute` so that the common connected case reads
     /// as in the README (`route.hops`) under `strict`.
     #[napi(catch_unwind, ts_return_type = "MeshRoute")]
-    pub fn find_route(&self, source: String, destination: String, options: Option<MeshRouteOptions>) -> napi::Result<Option<MeshRoute>, String> {
+    pub fn find_route(
+        &self,
+        source: String,
+        destination: String,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<Option<MeshRoute>, String> {
         let metric = metric(&options)?;
-        Ok(self.mesh().find_route(&source, &destination, metric).map_err(js_err)?.map(MeshRoute::from))
+        Ok(self
+            .mesh()
+            .find_route(&source, &destination, metric)
+            .map_err(js_err)?
+            .map(MeshRoute::from))
     }
 
     /// Up to `k` loop-free routes in increasing order of the metric (Yen's algorithm),
     /// all distinct. The metric must be 'latency' or 'hops'.
     #[napi(catch_unwind)]
-    pub fn k_shortest_routes(&self, source: String, destination: String, k: f64, options: Option<MeshRouteOptions>) -> napi::Result<Vec<MeshRoute>, String> {
+    pub fn k_shortest_routes(
+        &self,
+        source: String,
+        destination: String,
+        k: f64,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<Vec<MeshRoute>, String> {
         if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k <= u32::MAX as f64) {
-            return Err(invalid_arg(format!("k must be a non-negative integer, got {k}")));
+            return Err(invalid_arg(format!(
+                "k must be a non-negative integer, got {k}"
+            )));
         }
         let metric = metric(&options)?;
-        let r = self.mesh().k_shortest_routes(&source, &destination, k as usize, metric).map_err(js_err)?;
+        let r = self
+            .mesh()
+            .k_shortest_routes(&source, &destination, k as usize, metric)
+            .map_err(js_err)?;
         Ok(r.into_iter().map(MeshRoute::from).collect())
     }
 
     /// The best route from `source` to every other reachable node.
     #[napi(catch_unwind)]
-    pub fn routes_from(&self, source: String, options: Option<MeshRouteOptions>) -> napi::Result<Vec<MeshRoute>, String> {
+    pub fn routes_from(
+        &self,
+        source: String,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<Vec<MeshRoute>, String> {
         let metric = metric(&options)?;
-        Ok(self.mesh().routes_from(&source, metric).map_err(js_err)?.into_iter().map(MeshRoute::from).collect())
+        Ok(self
+            .mesh()
+            .routes_from(&source, metric)
+            .map_err(js_err)?
+            .into_iter()
+            .map(MeshRoute::from)
+            .collect())
     }
 
     /// `routesFrom` off the main thread.
     #[napi(catch_unwind, ts_return_type = "Promise<Array<MeshRoute>>")]
-    pub fn routes_from_async(&self, source: String, options: Option<MeshRouteOptions>) -> napi::Result<AsyncTask<CoreTask<Vec<MeshRoute>>>, String> {
+    pub fn routes_from_async(
+        &self,
+        source: String,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<AsyncTask<CoreTask<Vec<MeshRoute>>>, String> {
         let metric = metric(&options)?;
         let inner = self.inner.clone();
-        Ok(CoreTask::new(move || Ok(lock(&inner).routes_from(&source, metric)?.into_iter().map(MeshRoute::from).collect())))
+        Ok(CoreTask::new(move || {
+            Ok(lock(&inner)
+                .routes_from(&source, metric)?
+                .into_iter()
+                .map(MeshRoute::from)
+                .collect())
+        }))
     }
 
     /// The metric from `source` to every node (Infinity when unreachable).
     #[napi(catch_unwind)]
-    pub fn distances_from(&self, source: String, options: Option<MeshRouteOptions>) -> napi::Result<MeshDistances, String> {
+    pub fn distances_from(
+        &self,
+        source: String,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<MeshDistances, String> {
         let metric = metric(&options)?;
         let m = self.mesh();
         let values = m.distances_from(&source, metric).map_err(js_err)?;
-        Ok(MeshDistances { node_ids: m.node_ids(), values: Float64Array::new(values) })
+        Ok(MeshDistances {
+            node_ids: m.node_ids(),
+            values: Float64Array::new(values),
+        })
     }
 
     /// All-pairs next-hop table (one search per node, in parallel).
     #[napi(catch_unwind)]
-    pub fn next_hop_table(&self, options: Option<MeshRouteOptions>) -> napi::Result<MeshNextHopTable, String> {
+    pub fn next_hop_table(
+        &self,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<MeshNextHopTable, String> {
         let metric = metric(&options)?;
         let (ids, snap) = {
             let m = self.mesh();
@@ -737,7 +877,10 @@ impl JsSpaceMesh {
 
     /// `nextHopTable` off the main thread.
     #[napi(catch_unwind, ts_return_type = "Promise<MeshNextHopTable>")]
-    pub fn next_hop_table_async(&self, options: Option<MeshRouteOptions>) -> napi::Result<AsyncTask<CoreTask<MeshNextHopTable>>, String> {
+    pub fn next_hop_table_async(
+        &self,
+        options: Option<MeshRouteOptions>,
+    ) -> napi::Result<AsyncTask<CoreTask<MeshNextHopTable>>, String> {
         let metric = metric(&options)?;
         let inner = self.inner.clone();
         Ok(CoreTask::new(move || {
@@ -770,28 +913,47 @@ impl JsSpaceMesh {
     /// mesh with none yet, to the shell's epoch).
     #[napi(catch_unwind, ts_args_type = "options: WalkerShellOptions")]
     pub fn add_walker_shell(&self, options: Object) -> napi::Result<Vec<String>, String> {
-        let r = Reader { obj: &options, what: "options" };
+        let r = Reader {
+            obj: &options,
+            what: "options",
+        };
         let pattern = match r.string("pattern")?.as_deref() {
             None | Some("delta") => WalkerPattern::Delta,
             Some("star") => WalkerPattern::Star,
-            Some(s) => return Err(invalid_arg(format!("options.pattern must be 'delta' or 'star', got '{s}'"))),
+            Some(s) => {
+                return Err(invalid_arg(format!(
+                    "options.pattern must be 'delta' or 'star', got '{s}'"
+                )))
+            }
         };
         let isl = match r.string("links")?.as_deref() {
             None | Some("grid") => IslMode::Grid,
             Some("range") => IslMode::Range,
             Some("none") => IslMode::None,
-            Some(s) => return Err(invalid_arg(format!("options.links must be 'grid', 'range' or 'none', got '{s}'"))),
+            Some(s) => {
+                return Err(invalid_arg(format!(
+                    "options.links must be 'grid', 'range' or 'none', got '{s}'"
+                )))
+            }
         };
         // Read every option before locking: a getter on the options object could call
         // back into this mesh.
         let epoch = r.date("epoch")?;
         let mut cfg = WalkerConfig {
             pattern,
-            planes: r.uint("planes")?.ok_or_else(|| invalid_arg("options.planes is required"))?,
-            sats_per_plane: r.uint("satsPerPlane")?.ok_or_else(|| invalid_arg("options.satsPerPlane is required"))?,
+            planes: r
+                .uint("planes")?
+                .ok_or_else(|| invalid_arg("options.planes is required"))?,
+            sats_per_plane: r
+                .uint("satsPerPlane")?
+                .ok_or_else(|| invalid_arg("options.satsPerPlane is required"))?,
             phasing: r.uint("phasing")?.unwrap_or(0),
-            altitude_km: r.num("altitudeKm")?.ok_or_else(|| invalid_arg("options.altitudeKm is required"))?,
-            inclination_deg: r.num("inclinationDeg")?.ok_or_else(|| invalid_arg("options.inclinationDeg is required"))?,
+            altitude_km: r
+                .num("altitudeKm")?
+                .ok_or_else(|| invalid_arg("options.altitudeKm is required"))?,
+            inclination_deg: r
+                .num("inclinationDeg")?
+                .ok_or_else(|| invalid_arg("options.inclinationDeg is required"))?,
             raan0_deg: r.num("raanDeg")?.unwrap_or(0.0),
             epoch_unix_ms: DEFAULT_EPOCH_MS,
             id_prefix: r.string("idPrefix")?.unwrap_or_else(|| "sat-".into()),
@@ -807,12 +969,21 @@ impl JsSpaceMesh {
     /// or on a TLE propagated with SGP4.
     #[napi(catch_unwind, ts_args_type = "options: MeshSatelliteOptions")]
     pub fn add_satellite(&self, options: Object) -> napi::Result<(), String> {
-        let r = Reader { obj: &options, what: "options" };
-        let id = r.string("nodeId")?.ok_or_else(|| invalid_arg("options.nodeId is required"))?;
+        let r = Reader {
+            obj: &options,
+            what: "options",
+        };
+        let id = r
+            .string("nodeId")?
+            .ok_or_else(|| invalid_arg("options.nodeId is required"))?;
         let isl = match r.string("links")?.as_deref() {
             None | Some("range") => IslMode::Range,
             Some("none") => IslMode::None,
-            Some(s) => return Err(invalid_arg(format!("options.links must be 'range' or 'none', got '{s}'"))),
+            Some(s) => {
+                return Err(invalid_arg(format!(
+                    "options.links must be 'range' or 'none', got '{s}'"
+                )))
+            }
         };
         // TLE entry point: an SGP4 orbit (core::orbit::Sgp4Orbit implements OrbitSource).
         if let Some(tle) = super::sync::read_tle_field(&options, "options")? {
@@ -827,24 +998,46 @@ impl JsSpaceMesh {
             m.update_topology(t).map_err(js_err)?;
             return Ok(());
         }
-        let el = r.object("elements")?.ok_or_else(|| invalid_arg("options.elements (or options.tle) is required"))?;
-        let e = Reader { obj: &el, what: "options.elements" };
+        let el = r
+            .object("elements")?
+            .ok_or_else(|| invalid_arg("options.elements (or options.tle) is required"))?;
+        let e = Reader {
+            obj: &el,
+            what: "options.elements",
+        };
         let a = match (e.num("semiMajorAxisKm")?, e.num("altitudeKm")?) {
             (Some(a), None) => a,
             (None, Some(h)) => crate::core::geo::WGS84_A_KM + h,
-            (Some(_), Some(_)) => return Err(invalid_arg("options.elements: give semiMajorAxisKm or altitudeKm, not both")),
-            (None, None) => return Err(invalid_arg("options.elements.semiMajorAxisKm (or altitudeKm) is required")),
+            (Some(_), Some(_)) => {
+                return Err(invalid_arg(
+                    "options.elements: give semiMajorAxisKm or altitudeKm, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(invalid_arg(
+                    "options.elements.semiMajorAxisKm (or altitudeKm) is required",
+                ))
+            }
         };
         let elements = KeplerElements {
             semi_major_axis_km: a,
             eccentricity: e.num("eccentricity")?.unwrap_or(0.0),
-            inclination_deg: e.num("inclinationDeg")?.ok_or_else(|| invalid_arg("options.elements.inclinationDeg is required"))?,
+            inclination_deg: e
+                .num("inclinationDeg")?
+                .ok_or_else(|| invalid_arg("options.elements.inclinationDeg is required"))?,
             raan_deg: e.num("raanDeg")?.unwrap_or(0.0),
             arg_perigee_deg: e.num("argPerigeeDeg")?.unwrap_or(0.0),
             mean_anomaly_deg: e.num("meanAnomalyDeg")?.unwrap_or(0.0),
-            epoch_unix_ms: e.date("epoch")?.ok_or_else(|| invalid_arg("options.elements.epoch (a Date) is required"))?,
+            epoch_unix_ms: e
+                .date("epoch")?
+                .ok_or_else(|| invalid_arg("options.elements.epoch (a Date) is required"))?,
         };
-        let orbit = KeplerOrbit::new(elements).map_err(|err| js_err(crate::core::error::Error::new(err.code, format!("options.elements: {}", err.message))))?;
+        let orbit = KeplerOrbit::new(elements).map_err(|err| {
+            js_err(crate::core::error::Error::new(
+                err.code,
+                format!("options.elements: {}", err.message),
+            ))
+        })?;
         let mut m = self.mesh();
         m.add_satellite(&id, Arc::new(orbit), isl).map_err(js_err)?;
         if let Some(t) = m.time_ms() {
@@ -857,9 +1050,16 @@ impl JsSpaceMesh {
     /// sees at or above its elevation mask.
     #[napi(catch_unwind, ts_args_type = "options: MeshGroundStationOptions")]
     pub fn add_ground_station(&self, options: Object) -> napi::Result<(), String> {
-        let r = Reader { obj: &options, what: "options" };
-        let id = r.string("nodeId")?.ok_or_else(|| invalid_arg("options.nodeId is required"))?;
-        let pos = r.object("position")?.ok_or_else(|| invalid_arg("options.position is required"))?;
+        let r = Reader {
+            obj: &options,
+            what: "options",
+        };
+        let id = r
+            .string("nodeId")?
+            .ok_or_else(|| invalid_arg("options.nodeId is required"))?;
+        let pos = r
+            .object("position")?
+            .ok_or_else(|| invalid_arg("options.position is required"))?;
         let geodetic = position_from_object(&pos, "options.position")?;
         let d = GroundParams::default();
         let params = GroundParams {
@@ -869,7 +1069,12 @@ impl JsSpaceMesh {
             relay: r.boolean("relay")?.unwrap_or(false),
         };
         let mut m = self.mesh();
-        m.add_ground_station(&id, geodetic, params).map_err(|e| js_err(crate::core::error::Error::new(e.code, format!("options.{}", e.message))))?;
+        m.add_ground_station(&id, geodetic, params).map_err(|e| {
+            js_err(crate::core::error::Error::new(
+                e.code,
+                format!("options.{}", e.message),
+            ))
+        })?;
         if let Some(t) = m.time_ms() {
             m.update_topology(t).map_err(js_err)?;
         }
@@ -907,27 +1112,50 @@ impl JsSpaceMesh {
     pub fn update_topology(&self, time: Unknown) -> napi::Result<MeshTopologyUpdate, String> {
         let t = date_ms(&time, "time")?;
         let u = self.mesh().update_topology(t).map_err(js_err)?;
-        Ok(MeshTopologyUpdate { isl_links: u.isl_links as u32, ground_links: u.ground_links as u32 })
+        Ok(MeshTopologyUpdate {
+            isl_links: u.isl_links as u32,
+            ground_links: u.ground_links as u32,
+        })
     }
 
     /// `updateTopology` off the main thread.
-    #[napi(catch_unwind, ts_args_type = "time: Date", ts_return_type = "Promise<MeshTopologyUpdate>")]
-    pub fn update_topology_async(&self, time: Unknown) -> napi::Result<AsyncTask<CoreTask<MeshTopologyUpdate>>, String> {
+    #[napi(
+        catch_unwind,
+        ts_args_type = "time: Date",
+        ts_return_type = "Promise<MeshTopologyUpdate>"
+    )]
+    pub fn update_topology_async(
+        &self,
+        time: Unknown,
+    ) -> napi::Result<AsyncTask<CoreTask<MeshTopologyUpdate>>, String> {
         let t = date_ms(&time, "time")?;
         let inner = self.inner.clone();
         Ok(CoreTask::new(move || {
             let u = lock(&inner).update_topology(t)?;
-            Ok(MeshTopologyUpdate { isl_links: u.isl_links as u32, ground_links: u.ground_links as u32 })
+            Ok(MeshTopologyUpdate {
+                isl_links: u.isl_links as u32,
+                ground_links: u.ground_links as u32,
+            })
         }))
     }
 
     /// The route between two nodes at every step of a time window (the mesh itself is
     /// not moved): latency and hop count per sample, and each path change.
-    #[napi(catch_unwind, ts_args_type = "source: string, destination: string, options: MeshRouteSeriesOptions")]
-    pub fn route_series(&self, source: String, destination: String, options: Object) -> napi::Result<MeshRouteSeries, String> {
+    #[napi(
+        catch_unwind,
+        ts_args_type = "source: string, destination: string, options: MeshRouteSeriesOptions"
+    )]
+    pub fn route_series(
+        &self,
+        source: String,
+        destination: String,
+        options: Object,
+    ) -> napi::Result<MeshRouteSeries, String> {
         let (start, dur, step, metric) = series_args(&options)?;
         let m = self.mesh().clone();
-        m.route_series(&source, &destination, start, dur, step, metric).map(series_to_js).map_err(js_err)
+        m.route_series(&source, &destination, start, dur, step, metric)
+            .map(series_to_js)
+            .map_err(js_err)
     }
 
     /// `routeSeries` off the main thread. `onProgress(fraction)` is called about every
@@ -953,22 +1181,45 @@ impl JsSpaceMesh {
                     cb.call(f, ThreadsafeFunctionCallMode::NonBlocking);
                 }
             };
-            let progress: Option<&(dyn Fn(f64) + Sync)> = if on_progress.is_some() { Some(&report) } else { None };
-            m.route_series_with_progress(&source, &destination, start, dur, step, metric, progress).map(series_to_js)
+            let progress: Option<&(dyn Fn(f64) + Sync)> = if on_progress.is_some() {
+                Some(&report)
+            } else {
+                None
+            };
+            m.route_series_with_progress(&source, &destination, start, dur, step, metric, progress)
+                .map(series_to_js)
         }))
     }
 }
 
 fn series_args(options: &Object) -> JsResult<(f64, f64, f64, Metric)> {
-    let r = Reader { obj: options, what: "options" };
-    let start = r.date("start")?.ok_or_else(|| invalid_arg("options.start (a Date) is required"))?;
-    let dur = r.num("durationS")?.ok_or_else(|| invalid_arg("options.durationS is required"))?;
+    let r = Reader {
+        obj: options,
+        what: "options",
+    };
+    let start = r
+        .date("start")?
+        .ok_or_else(|| invalid_arg("options.start (a Date) is required"))?;
+    let dur = r
+        .num("durationS")?
+        .ok_or_else(|| invalid_arg("options.durationS is required"))?;
     let step = r.num("stepS")?.unwrap_or(1.0);
-    let metric = metric(&Some(MeshRouteOptions { metric: r.string("metric")? }))?;
+    let metric = metric(&Some(MeshRouteOptions {
+        metric: r.string("metric")?,
+    }))?;
     Ok((start, dur, step, metric))
 }
 
-fn next_hop_table(ids: Vec<String>, snap: &core_mesh::Snapshot, metric: Metric) -> MeshNextHopTable {
+fn next_hop_table(
+    ids: Vec<String>,
+    snap: &core_mesh::Snapshot,
+    metric: Metric,
+) -> MeshNextHopTable {
     let t = core_mesh::routing::all_pairs(&snap.csr, metric);
-    MeshNextHopTable { size: ids.len() as u32, node_ids: ids, next_hop: Uint32Array::new(t.next), values: Float64Array::new(t.value) }
+    MeshNextHopTable {
+        size: ids.len() as u32,
+        node_ids: ids,
+        next_hop: Uint32Array::new(t.next),
+        values: Float64Array::new(t.value),
+    }
 }

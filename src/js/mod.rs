@@ -3,14 +3,14 @@
 
 mod errors;
 pub use errors::*;
+pub mod arrays;
 pub mod position;
 pub mod task;
-pub mod arrays;
 
-pub mod compression;
 pub mod aggregation;
-pub mod metrics;
-pub mod sync;
-pub mod planner;
+pub mod compression;
 pub mod mesh;
+pub mod metrics;
 pub mod partition;
+pub mod planner;
+pub mod sync;

@@ -72,7 +72,10 @@ struct Reader<'a, 'env> {
 
 impl<'env> Reader<'_, 'env> {
     fn raw(&self, key: &str) -> JsResult<Option<(Unknown<'env>, ValueType)>> {
-        let v: Option<Unknown> = self.obj.get(key).map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
+        let v: Option<Unknown> = self
+            .obj
+            .get(key)
+            .map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
         match v {
             None => Ok(None),
             Some(u) => match u.get_type().map_err(|e| invalid_arg(e.to_string()))? {
@@ -85,24 +88,39 @@ impl<'env> Reader<'_, 'env> {
     fn num(&self, key: &str) -> JsResult<Option<f64>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::Number)) => Ok(Some(unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a number, got {t}", self.what))),
+            Some((u, ValueType::Number)) => Ok(Some(
+                unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a number, got {t}",
+                self.what
+            ))),
         }
     }
 
     fn string(&self, key: &str) -> JsResult<Option<String>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::String)) => Ok(Some(unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a string, got {t}", self.what))),
+            Some((u, ValueType::String)) => Ok(Some(
+                unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a string, got {t}",
+                self.what
+            ))),
         }
     }
 
     fn boolean(&self, key: &str) -> JsResult<Option<bool>> {
         match self.raw(key)? {
             None => Ok(None),
-            Some((u, ValueType::Boolean)) => Ok(Some(unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?)),
-            Some((_, t)) => Err(invalid_arg(format!("{}.{key} must be a boolean, got {t}", self.what))),
+            Some((u, ValueType::Boolean)) => Ok(Some(
+                unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?,
+            )),
+            Some((_, t)) => Err(invalid_arg(format!(
+                "{}.{key} must be a boolean, got {t}",
+                self.what
+            ))),
         }
     }
 
@@ -125,10 +143,14 @@ fn date_ms(u: &Unknown, what: &str) -> JsResult<f64> {
         return Err(invalid_arg(format!("{what} must be a Date, got {t}")));
     }
     if !u.is_date().map_err(|e| invalid_arg(e.to_string()))? {
-        return Err(invalid_arg(format!("{what} must be a Date, got another object")));
+        return Err(invalid_arg(format!(
+            "{what} must be a Date, got another object"
+        )));
     }
     let d: Date = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
-    let ms = d.value_of().map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
+    let ms = d
+        .value_of()
+        .map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
     if !ms.is_finite() {
         return Err(invalid_arg(format!("{what} is an invalid Date")));
     }
@@ -140,20 +162,28 @@ fn to_date(ms: f64) -> DateTime<Utc> {
 }
 
 fn parse_priority(what: &str, s: &str) -> JsResult<Priority> {
-    Priority::parse(s).ok_or_else(|| invalid_arg(format!("{what} must be 'critical', 'high', 'normal' or 'low', got '{s}'")))
+    Priority::parse(s).ok_or_else(|| {
+        invalid_arg(format!(
+            "{what} must be 'critical', 'high', 'normal' or 'low', got '{s}'"
+        ))
+    })
 }
 
 fn parse_direction(what: &str, s: &str) -> JsResult<Direction> {
     match s {
         "uplink" => Ok(Direction::Uplink),
         "downlink" => Ok(Direction::Downlink),
-        _ => Err(invalid_arg(format!("{what} must be 'uplink' or 'downlink', got '{s}'"))),
+        _ => Err(invalid_arg(format!(
+            "{what} must be 'uplink' or 'downlink', got '{s}'"
+        ))),
     }
 }
 
 fn antenna_count(what: &str, v: f64) -> JsResult<u32> {
     if !(v.is_finite() && v.fract() == 0.0 && (1.0..=1_000_000.0).contains(&v)) {
-        return Err(invalid_arg(format!("{what} must be an integer from 1 to 1000000, got {v}")));
+        return Err(invalid_arg(format!(
+            "{what} must be an integer from 1 to 1000000, got {v}"
+        )));
     }
     Ok(v as u32)
 }
@@ -164,15 +194,25 @@ fn read_window(obj: &Object, what: &str) -> JsResult<core::Window> {
     let r = Reader { obj, what };
     let satellite = r.required("satelliteId", r.string("satelliteId")?, "a string")?;
     let station = match r.raw("station")? {
-        None => return Err(invalid_arg(format!("{what}.station (a GroundStation or a name) is required"))),
-        Some((u, ValueType::String)) => unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?,
+        None => {
+            return Err(invalid_arg(format!(
+                "{what}.station (a GroundStation or a name) is required"
+            )))
+        }
+        Some((u, ValueType::String)) => {
+            unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?
+        }
         Some((u, ValueType::Object)) => {
             let o: Object = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
             let sw = format!("{what}.station");
             let sr = Reader { obj: &o, what: &sw };
             sr.required("name", sr.string("name")?, "a string")?
         }
-        Some((_, t)) => return Err(invalid_arg(format!("{what}.station must be a GroundStation or a string, got {t}"))),
+        Some((_, t)) => {
+            return Err(invalid_arg(format!(
+                "{what}.station must be a GroundStation or a string, got {t}"
+            )))
+        }
     };
     let w = core::Window {
         satellite,
@@ -194,9 +234,14 @@ fn read_windows(windows: &Unknown) -> JsResult<Vec<core::Window>> {
     let mut out = Vec::with_capacity(arr.len() as usize);
     for i in 0..arr.len() {
         let what = format!("windows[{i}]");
-        let u: Unknown = arr.get(i).map_err(|e| invalid_arg(format!("{what}: {e}")))?.ok_or_else(|| invalid_arg(format!("{what} is missing")))?;
+        let u: Unknown = arr
+            .get(i)
+            .map_err(|e| invalid_arg(format!("{what}: {e}")))?
+            .ok_or_else(|| invalid_arg(format!("{what} is missing")))?;
         if u.get_type().map_err(|e| invalid_arg(e.to_string()))? != ValueType::Object {
-            return Err(invalid_arg(format!("{what} must be a contact window object")));
+            return Err(invalid_arg(format!(
+                "{what} must be a contact window object"
+            )));
         }
         let o: Object = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
         out.push(read_window(&o, &what)?);
@@ -342,7 +387,9 @@ pub struct UnplacedTransfer {
     pub reason: String,
     /// `'NO_WINDOW'`, `'OUTSIDE_HORIZON'`, `'DEADLINE_PASSED'`, `'INSUFFICIENT_CAPACITY'`,
     /// `'NO_SINGLE_WINDOW'` or `'CAPACITY_TAKEN'`.
-    #[napi(ts_type = "'NO_WINDOW' | 'OUTSIDE_HORIZON' | 'DEADLINE_PASSED' | 'INSUFFICIENT_CAPACITY' | 'NO_SINGLE_WINDOW' | 'CAPACITY_TAKEN'")]
+    #[napi(
+        ts_type = "'NO_WINDOW' | 'OUTSIDE_HORIZON' | 'DEADLINE_PASSED' | 'INSUFFICIENT_CAPACITY' | 'NO_SINGLE_WINDOW' | 'CAPACITY_TAKEN'"
+    )]
     pub code: String,
 }
 
@@ -442,7 +489,12 @@ fn queued(t: &core::Transfer, description: &str) -> QueuedTransfer {
 }
 
 fn tally(t: &core::PriorityTally) -> PriorityTally {
-    PriorityTally { placed: t.placed as u32, unplaced: t.unplaced as u32, placed_mb: t.placed_mb, unplaced_mb: t.unplaced_mb }
+    PriorityTally {
+        placed: t.placed as u32,
+        unplaced: t.unplaced as u32,
+        placed_mb: t.placed_mb,
+        unplaced_mb: t.unplaced_mb,
+    }
 }
 
 fn summary_to_js(s: &core::Summary, pending: (u32, f64)) -> TransferPlanSummary {
@@ -460,7 +512,12 @@ fn summary_to_js(s: &core::Summary, pending: (u32, f64)) -> TransferPlanSummary 
         used_seconds: s.used_time_ms / 1000.0,
         utilisation: s.utilisation,
         completion_time: s.completion_ms.map(to_date),
-        by_priority: PriorityTallies { critical: tally(&b[0]), high: tally(&b[1]), normal: tally(&b[2]), low: tally(&b[3]) },
+        by_priority: PriorityTallies {
+            critical: tally(&b[0]),
+            high: tally(&b[1]),
+            normal: tally(&b[2]),
+            low: tally(&b[3]),
+        },
         pending_transfers: pending.0,
         pending_mb: pending.1,
     }
@@ -478,7 +535,11 @@ fn run_plan(
     let p = core::plan(&windows, &transfers, &options)?;
     let mut q = lock(queue);
     if dequeue {
-        let placed: HashSet<&str> = p.placements.iter().map(|x| transfers[x.transfer].id.as_str()).collect();
+        let placed: HashSet<&str> = p
+            .placements
+            .iter()
+            .map(|x| transfers[x.transfer].id.as_str())
+            .collect();
         q.q.remove_all(placed);
     }
     let pending = (q.q.len() as u32, q.q.pending_mb());
@@ -518,7 +579,11 @@ fn run_plan(
             }
         })
         .collect();
-    Ok(TransferPlan { placements, unplaced, summary: summary_to_js(&p.summary, pending) })
+    Ok(TransferPlan {
+        placements,
+        unplaced,
+        summary: summary_to_js(&p.summary, pending),
+    })
 }
 
 fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
@@ -547,12 +612,19 @@ impl JsTransferPlanner {
         lock(&self.queue)
     }
 
-    fn plan_args(&self, windows: Unknown, options: Option<Object>) -> JsResult<(Vec<core::Transfer>, Vec<core::Window>, PlanOptions, bool)> {
+    fn plan_args(
+        &self,
+        windows: Unknown,
+        options: Option<Object>,
+    ) -> JsResult<(Vec<core::Transfer>, Vec<core::Window>, PlanOptions, bool)> {
         let windows = read_windows(&windows)?;
         let mut o = self.options.clone();
         let mut dequeue = false;
         if let Some(obj) = options.as_ref() {
-            let r = Reader { obj, what: "options" };
+            let r = Reader {
+                obj,
+                what: "options",
+            };
             o.start_ms = r.date("startTime")?;
             o.end_ms = r.date("endTime")?;
             dequeue = r.boolean("dequeue")?.unwrap_or(false);
@@ -580,7 +652,10 @@ impl JsTransferPlanner {
             }
         }
         core::validate_options(&o).map_err(js_err)?;
-        Ok(JsTransferPlanner { queue: Arc::new(Mutex::new(Queue::default())), options: o })
+        Ok(JsTransferPlanner {
+            queue: Arc::new(Mutex::new(Queue::default())),
+            options: o,
+        })
     }
 
     /// Queues a transfer and returns its id. `ERR_INVALID_ARG` for a size that is not
@@ -588,7 +663,10 @@ impl JsTransferPlanner {
     /// `ERR_DUPLICATE_TRANSFER` for an id already queued.
     #[napi(catch_unwind, ts_args_type = "transfer: TransferRequest")]
     pub fn enqueue(&self, transfer: Object) -> napi::Result<String, String> {
-        let r = Reader { obj: &transfer, what: "transfer" };
+        let r = Reader {
+            obj: &transfer,
+            what: "transfer",
+        };
         let satellite = r.required("satelliteId", r.string("satelliteId")?, "a string")?;
         let size_mb = r.required("sizeMb", r.num("sizeMb")?, "a number")?;
         let priority = match r.string("priority")? {
@@ -609,7 +687,16 @@ impl JsTransferPlanner {
             Some(id) => id,
             None => q.q.next_id(),
         };
-        let t = core::Transfer { id: id.clone(), satellite, size_mb, priority, deadline_ms, direction, earliest_ms, splittable };
+        let t = core::Transfer {
+            id: id.clone(),
+            satellite,
+            size_mb,
+            priority,
+            deadline_ms,
+            direction,
+            earliest_ms,
+            splittable,
+        };
         q.q.push("transfer", t, description).map_err(js_err)?;
         Ok(id)
     }
@@ -668,9 +755,17 @@ impl JsTransferPlanner {
     #[napi(catch_unwind)]
     pub fn take_for_capacity(&self, capacity_mb: f64) -> napi::Result<Vec<QueuedTransfer>, String> {
         if !(capacity_mb.is_finite() && capacity_mb >= 0.0) {
-            return Err(invalid_arg(format!("capacityMb must be a finite number ≥ 0, got {capacity_mb}")));
+            return Err(invalid_arg(format!(
+                "capacityMb must be a finite number ≥ 0, got {capacity_mb}"
+            )));
         }
-        Ok(self.q().q.take_for_capacity(capacity_mb).iter().map(|(t, d)| queued(t, d)).collect())
+        Ok(self
+            .q()
+            .q
+            .take_for_capacity(capacity_mb)
+            .iter()
+            .map(|(t, d)| queued(t, d))
+            .collect())
     }
 
     /// Plans the queued transfers into `windows` (see the class comment). A transfer for a
@@ -678,15 +773,30 @@ impl JsTransferPlanner {
     /// `ERR_INVALID_ARG` for a malformed window (missing field, invalid Date, end before
     /// start, negative capacity) naming `windows[i]`, or bad options. The queue is left
     /// as it is unless `dequeue: true`.
-    #[napi(catch_unwind, ts_args_type = "windows: Array<PlannerWindow>, options?: TransferPlanOptions")]
-    pub fn plan(&self, windows: Unknown, options: Option<Object>) -> napi::Result<TransferPlan, String> {
+    #[napi(
+        catch_unwind,
+        ts_args_type = "windows: Array<PlannerWindow>, options?: TransferPlanOptions"
+    )]
+    pub fn plan(
+        &self,
+        windows: Unknown,
+        options: Option<Object>,
+    ) -> napi::Result<TransferPlan, String> {
         let (t, w, o, dq) = self.plan_args(windows, options)?;
         run_plan(&self.queue, t, w, o, dq).map_err(js_err)
     }
 
     /// `plan` off the main thread (windows and queue are read before it leaves).
-    #[napi(catch_unwind, ts_args_type = "windows: Array<PlannerWindow>, options?: TransferPlanOptions", ts_return_type = "Promise<TransferPlan>")]
-    pub fn plan_async(&self, windows: Unknown, options: Option<Object>) -> napi::Result<AsyncTask<CoreTask<TransferPlan>>, String> {
+    #[napi(
+        catch_unwind,
+        ts_args_type = "windows: Array<PlannerWindow>, options?: TransferPlanOptions",
+        ts_return_type = "Promise<TransferPlan>"
+    )]
+    pub fn plan_async(
+        &self,
+        windows: Unknown,
+        options: Option<Object>,
+    ) -> napi::Result<AsyncTask<CoreTask<TransferPlan>>, String> {
         let (t, w, o, dq) = self.plan_args(windows, options)?;
         let queue = self.queue.clone();
         Ok(CoreTask::new(move || run_plan(&queue, t, w, o, dq)))
@@ -696,7 +806,9 @@ impl JsTransferPlanner {
     #[napi(catch_unwind)]
     pub fn last_summary(&self) -> Option<TransferPlanSummary> {
         let q = self.q();
-        q.last_summary.as_ref().map(|s| summary_to_js(s, q.last_pending))
+        q.last_summary
+            .as_ref()
+            .map(|s| summary_to_js(s, q.last_pending))
     }
 
     /// Antennas of every station not listed in `stationAntennas`.
@@ -708,6 +820,10 @@ impl JsTransferPlanner {
     /// Antennas of a station (its override, else `antennasPerStation`).
     #[napi(catch_unwind)]
     pub fn antennas_of(&self, station: String) -> u32 {
-        self.options.station_antennas.get(&station).copied().unwrap_or(self.options.antennas_per_station)
+        self.options
+            .station_antennas
+            .get(&station)
+            .copied()
+            .unwrap_or(self.options.antennas_per_station)
     }
 }

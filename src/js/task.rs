@@ -16,53 +16,59 @@ type Job<O> = Box<dyn FnOnce() -> CoreResult<O> + Send>;
 
 /// A unit of core work for the libuv thread pool.
 pub struct CoreTask<O: Send + 'static> {
-  job: Option<Job<O>>,
+    job: Option<Job<O>>,
 }
 
 impl<O: Send + 'static> CoreTask<O> {
-  pub fn new(job: impl FnOnce() -> CoreResult<O> + Send + 'static) -> AsyncTask<Self>
-  where
-    O: ToNapiValue + TypeName,
-  {
-    AsyncTask::new(CoreTask { job: Some(Box::new(job)) })
-  }
+    pub fn new(job: impl FnOnce() -> CoreResult<O> + Send + 'static) -> AsyncTask<Self>
+    where
+        O: ToNapiValue + TypeName,
+    {
+        AsyncTask::new(CoreTask {
+            job: Some(Box::new(job)),
+        })
+    }
 }
 
 /// Runs `f`, turning a panic into an `ERR_INTERNAL` core error.
 pub fn guard<O>(f: impl FnOnce() -> CoreResult<O>) -> CoreResult<O> {
-  match catch_unwind(AssertUnwindSafe(f)) {
-    Ok(r) => r,
-    Err(payload) => {
-      let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-      Err(CoreError::new(Code::Internal, format!("internal error (please report): {msg}")))
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(CoreError::new(
+                Code::Internal,
+                format!("internal error (please report): {msg}"),
+            ))
+        }
     }
-  }
 }
 
 impl<O: Send + ToNapiValue + TypeName + 'static> Task for CoreTask<O> {
-  type Output = CoreResult<O>;
-  type JsValue = O;
+    type Output = CoreResult<O>;
+    type JsValue = O;
 
-  fn compute(&mut self) -> napi::Result<Self::Output> {
-    let job = self.job.take();
-    Ok(match job {
-      Some(job) => guard(job),
-      None => Err(CoreError::new(Code::Internal, "task ran twice")),
-    })
-  }
-
-  fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-    match output {
-      Ok(v) => Ok(v),
-      Err(e) => {
-        // A JS error object with our code, retained so the Promise rejects with it verbatim.
-        let js = JsError::from(napi::Error::new(e.code.as_str().to_string(), e.message)).into_unknown(env);
-        Err(napi::Error::from(js))
-      }
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let job = self.job.take();
+        Ok(match job {
+            Some(job) => guard(job),
+            None => Err(CoreError::new(Code::Internal, "task ran twice")),
+        })
     }
-  }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        match output {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // A JS error object with our code, retained so the Promise rejects with it verbatim.
+                let js = JsError::from(napi::Error::new(e.code.as_str().to_string(), e.message))
+                    .into_unknown(env);
+                Err(napi::Error::from(js))
+            }
+        }
+    }
 }

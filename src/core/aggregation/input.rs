@@ -47,10 +47,15 @@ impl<'a> Update<'a> {
         let v = self.values();
         if let Some(k) = first_non_finite(v) {
             let pos = match self {
-                Update::Compressed(c) if !c.dense => c.indices.get(k).map(|&i| i as usize).unwrap_or(k),
+                Update::Compressed(c) if !c.dense => {
+                    c.indices.get(k).map(|&i| i as usize).unwrap_or(k)
+                }
                 _ => k,
             };
-            return Err(Error::new(Code::NonFinite, format!("{name}[{pos}] is {} (gradients must be finite)", v[k])));
+            return Err(Error::new(
+                Code::NonFinite,
+                format!("{name}[{pos}] is {} (gradients must be finite)", v[k]),
+            ));
         }
         Ok(())
     }
@@ -91,11 +96,15 @@ impl<'a> Update<'a> {
         match self {
             Update::Dense(s) => {
                 let len = out.len();
-                out.iter_mut().zip(&s[start..start + len]).for_each(|(o, v)| *o = scale * v)
+                out.iter_mut()
+                    .zip(&s[start..start + len])
+                    .for_each(|(o, v)| *o = scale * v)
             }
             Update::Compressed(c) if c.dense => {
                 let len = out.len();
-                out.iter_mut().zip(&c.values[start..start + len]).for_each(|(o, v)| *o = scale * v)
+                out.iter_mut()
+                    .zip(&c.values[start..start + len])
+                    .for_each(|(o, v)| *o = scale * v)
             }
             Update::Compressed(c) => {
                 out.fill(0.0);
@@ -119,7 +128,9 @@ impl<'a> Update<'a> {
             }
             _ => {
                 if acc.len() >= PAR_THRESHOLD {
-                    acc.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| self.add_chunk(ci * CHUNK, o, w));
+                    acc.par_chunks_mut(CHUNK)
+                        .enumerate()
+                        .for_each(|(ci, o)| self.add_chunk(ci * CHUNK, o, w));
                 } else {
                     self.add_chunk(0, acc, w);
                 }
@@ -131,7 +142,8 @@ impl<'a> Update<'a> {
 fn first_non_finite(v: &[f32]) -> Option<usize> {
     // x·0 is NaN iff x is NaN or ±Inf; the fold vectorises.
     let bad = if v.len() >= PAR_THRESHOLD {
-        v.par_chunks(CHUNK).any(|c| c.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan())
+        v.par_chunks(CHUNK)
+            .any(|c| c.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan())
     } else {
         v.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan()
     };

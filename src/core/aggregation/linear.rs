@@ -68,7 +68,12 @@ pub fn sum_into(out: &mut [f32], updates: &[Update], weights: &[f32]) -> bool {
 
 fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -> bool {
     debug_assert_eq!(updates.len(), weights.len());
-    let live: Vec<(Update, f32)> = updates.iter().zip(weights).filter(|(_, &w)| w != 0.0).map(|(u, &w)| (*u, w)).collect();
+    let live: Vec<(Update, f32)> = updates
+        .iter()
+        .zip(weights)
+        .filter(|(_, &w)| w != 0.0)
+        .map(|(u, &w)| (*u, w))
+        .collect();
     let kernel = |ci: usize, o: &mut [f32]| -> bool {
         let start = ci * CHUNK;
         if overwrite {
@@ -82,7 +87,8 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
             .collect();
         let mut k = 0;
         while k + 4 <= dense.len() {
-            let ((a, wa), (b, wb), (c, wc), (d, wd)) = (dense[k], dense[k + 1], dense[k + 2], dense[k + 3]);
+            let ((a, wa), (b, wb), (c, wc), (d, wd)) =
+                (dense[k], dense[k + 1], dense[k + 2], dense[k + 3]);
             for j in 0..o.len() {
                 o[j] += wa * a[j] + wb * b[j] + wc * c[j] + wd * d[j];
             }
@@ -101,7 +107,9 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
             return live.iter().all(|(u, _)| match u {
                 Update::Compressed(c) => {
                     let (lo, hi) = super::input::sparse_range(&c.indices, start, end);
-                    c.indices[lo..hi].iter().all(|&i| o[i as usize - start].is_finite())
+                    c.indices[lo..hi]
+                        .iter()
+                        .all(|&i| o[i as usize - start].is_finite())
                 }
                 Update::Dense(_) => true,
             });
@@ -109,7 +117,10 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         chunk_finite(o)
     };
     if out.len() > CHUNK {
-        out.par_chunks_mut(CHUNK).enumerate().map(|(ci, o)| kernel(ci, o)).reduce(|| true, |a, b| a && b)
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(ci, o)| kernel(ci, o))
+            .reduce(|| true, |a, b| a && b)
     } else {
         kernel(0, out)
     }
@@ -118,7 +129,8 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
 /// `out *= s`, in parallel.
 pub fn scale(out: &mut [f32], s: f32) {
     if out.len() > CHUNK {
-        out.par_chunks_mut(CHUNK).for_each(|o| o.iter_mut().for_each(|x| *x *= s));
+        out.par_chunks_mut(CHUNK)
+            .for_each(|o| o.iter_mut().for_each(|x| *x *= s));
     } else {
         out.iter_mut().for_each(|x| *x *= s);
     }

@@ -101,12 +101,18 @@ impl Strategy {
 
     /// Strategies that need every update at once.
     pub fn is_robust(self) -> bool {
-        matches!(self, Strategy::Median | Strategy::TrimmedMean | Strategy::Krum | Strategy::MultiKrum)
+        matches!(
+            self,
+            Strategy::Median | Strategy::TrimmedMean | Strategy::Krum | Strategy::MultiKrum
+        )
     }
 
     /// Strategies that hold optimiser state across rounds.
     pub fn is_server_optimizer(self) -> bool {
-        matches!(self, Strategy::FedAvgM | Strategy::FedAdam | Strategy::FedYogi)
+        matches!(
+            self,
+            Strategy::FedAvgM | Strategy::FedAdam | Strategy::FedYogi
+        )
     }
 
     /// Whether `samples` multiplies the weight.
@@ -182,7 +188,9 @@ impl Config {
             if v.is_finite() && v >= lo && v < hi_open {
                 Ok(())
             } else {
-                Err(Error::invalid_arg(format!("{name} must be in [{lo}, {hi_open}), got {v}")))
+                Err(Error::invalid_arg(format!(
+                    "{name} must be in [{lo}, {hi_open}), got {v}"
+                )))
             }
         };
         unit("trimFraction", self.trim_fraction, 0.0, 0.5)?;
@@ -190,21 +198,35 @@ impl Config {
         unit("beta1", self.beta1, 0.0, 1.0)?;
         unit("beta2", self.beta2, 0.0, 1.0)?;
         if !(self.server_lr.is_finite() && self.server_lr > 0.0) {
-            return Err(Error::invalid_arg(format!("serverLearningRate must be finite and > 0, got {}", self.server_lr)));
+            return Err(Error::invalid_arg(format!(
+                "serverLearningRate must be finite and > 0, got {}",
+                self.server_lr
+            )));
         }
         if !(self.tau.is_finite() && self.tau > 0.0) {
-            return Err(Error::invalid_arg(format!("tau must be finite and > 0, got {}", self.tau)));
+            return Err(Error::invalid_arg(format!(
+                "tau must be finite and > 0, got {}",
+                self.tau
+            )));
         }
         if !(self.staleness_exponent.is_finite() && self.staleness_exponent >= 0.0) {
-            return Err(Error::invalid_arg(format!("stalenessExponent must be finite and ≥ 0, got {}", self.staleness_exponent)));
+            return Err(Error::invalid_arg(format!(
+                "stalenessExponent must be finite and ≥ 0, got {}",
+                self.staleness_exponent
+            )));
         }
         if let Some(c) = self.clip_norm {
             if !(c.is_finite() && c > 0.0) {
-                return Err(Error::invalid_arg(format!("clipNorm must be finite and > 0, got {c}")));
+                return Err(Error::invalid_arg(format!(
+                    "clipNorm must be finite and > 0, got {c}"
+                )));
             }
         }
         if !(self.noise_multiplier.is_finite() && self.noise_multiplier >= 0.0) {
-            return Err(Error::invalid_arg(format!("noiseMultiplier must be finite and ≥ 0, got {}", self.noise_multiplier)));
+            return Err(Error::invalid_arg(format!(
+                "noiseMultiplier must be finite and ≥ 0, got {}",
+                self.noise_multiplier
+            )));
         }
         if self.noise_multiplier > 0.0 && self.clip_norm.is_none() {
             return Err(Error::invalid_arg(format!(

@@ -83,18 +83,25 @@ pub fn encode(agg: &Aggregator) -> Vec<u8> {
             OwnedUpdate::Dense(v) => {
                 out.push(0);
                 out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                v.iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
             OwnedUpdate::Compressed(c) if c.dense => {
                 out.push(0);
                 out.extend_from_slice(&(c.values.len() as u32).to_le_bytes());
-                c.values.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                c.values
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
             OwnedUpdate::Compressed(c) => {
                 out.push(1);
                 out.extend_from_slice(&(c.values.len() as u32).to_le_bytes());
-                c.indices.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-                c.values.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                c.indices
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                c.values
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
             }
         }
     }
@@ -111,7 +118,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, k: usize, field: &str) -> Result<&'a [u8]> {
         if self.buf.len() - self.pos < k {
-            return Err(Error::corrupt(format!("partial aggregate: truncated at {field} (offset {})", self.pos)));
+            return Err(Error::corrupt(format!(
+                "partial aggregate: truncated at {field} (offset {})",
+                self.pos
+            )));
         }
         let s = &self.buf[self.pos..self.pos + k];
         self.pos += k;
@@ -121,13 +131,19 @@ impl<'a> Reader<'a> {
         Ok(self.take(1, f)?[0])
     }
     fn u16(&mut self, f: &str) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2, f)?.try_into().unwrap_or_default()))
+        Ok(u16::from_le_bytes(
+            self.take(2, f)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u32(&mut self, f: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4, f)?.try_into().unwrap_or_default()))
+        Ok(u32::from_le_bytes(
+            self.take(4, f)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u64(&mut self, f: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8, f)?.try_into().unwrap_or_default()))
+        Ok(u64::from_le_bytes(
+            self.take(8, f)?.try_into().unwrap_or_default(),
+        ))
     }
     fn f64(&mut self, f: &str) -> Result<f64> {
         let x = f64::from_le_bytes(self.take(8, f)?.try_into().unwrap_or_default());
@@ -137,10 +153,19 @@ impl<'a> Reader<'a> {
         Ok(x)
     }
     fn f32s(&mut self, k: usize, f: &str) -> Result<Vec<f32>> {
-        let b = self.take(k.checked_mul(4).ok_or_else(|| Error::corrupt("partial aggregate: size overflow"))?, f)?;
-        let v: Vec<f32> = b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let b = self.take(
+            k.checked_mul(4)
+                .ok_or_else(|| Error::corrupt("partial aggregate: size overflow"))?,
+            f,
+        )?;
+        let v: Vec<f32> = b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         if v.iter().any(|x| !x.is_finite()) {
-            return Err(Error::corrupt(format!("partial aggregate: non-finite value in {f}")));
+            return Err(Error::corrupt(format!(
+                "partial aggregate: non-finite value in {f}"
+            )));
         }
         Ok(v)
     }
@@ -152,26 +177,38 @@ impl<'a> Reader<'a> {
 /// Parses `encode`'s output; any truncation, alteration or forgery is `ERR_CORRUPT_DATA`.
 pub fn decode(buf: &[u8]) -> Result<Partial> {
     if buf.len() < 4 + 4 + 24 + 12 + 4 {
-        return Err(Error::corrupt(format!("partial aggregate: {} bytes is too short", buf.len())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: {} bytes is too short",
+            buf.len()
+        )));
     }
     if &buf[..4] != MAGIC {
-        return Err(Error::corrupt("partial aggregate: bad magic (not a GradientAggregator.toBuffer() output)"));
+        return Err(Error::corrupt(
+            "partial aggregate: bad magic (not a GradientAggregator.toBuffer() output)",
+        ));
     }
     let (body, tail) = buf.split_at(buf.len() - 4);
     let stored_crc = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
     if crc32c::crc32c(body) != stored_crc {
-        return Err(Error::corrupt("partial aggregate: checksum mismatch (damaged in transit?)"));
+        return Err(Error::corrupt(
+            "partial aggregate: checksum mismatch (damaged in transit?)",
+        ));
     }
     let mut r = Reader { buf: body, pos: 4 };
     let version = r.u8("version")?;
     if version != VERSION {
-        return Err(Error::corrupt(format!("partial aggregate: unsupported version {version} (this library reads {VERSION})")));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: unsupported version {version} (this library reads {VERSION})"
+        )));
     }
     let st = r.u8("strategy")?;
-    let strategy = Strategy::from_u8(st).ok_or_else(|| Error::corrupt(format!("partial aggregate: unknown strategy {st}")))?;
+    let strategy = Strategy::from_u8(st)
+        .ok_or_else(|| Error::corrupt(format!("partial aggregate: unknown strategy {st}")))?;
     let flags = r.u8("flags")?;
     if flags > 1 || r.u8("reserved")? != 0 {
-        return Err(Error::corrupt("partial aggregate: bad flags or reserved byte"));
+        return Err(Error::corrupt(
+            "partial aggregate: bad flags or reserved byte",
+        ));
     }
     let clip = r.f64("clip norm")?;
     let clip_norm = if flags & 1 == 1 {
@@ -184,13 +221,18 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
     };
     let n64 = r.u64("length")?;
     if n64 > u32::MAX as u64 {
-        return Err(Error::corrupt(format!("partial aggregate: length {n64} is too large")));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: length {n64} is too large"
+        )));
     }
     let n = n64 as usize;
     let clipped = r.u64("clipped count")?;
     let nn = r.u32("node count")? as usize;
     if nn > r.left() / 2 {
-        return Err(Error::corrupt(format!("partial aggregate: {nn} nodes cannot fit in {} bytes", r.left())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: {nn} nodes cannot fit in {} bytes",
+            r.left()
+        )));
     }
     let mut nodes = Vec::with_capacity(nn);
     let mut node_set = HashSet::with_capacity(nn);
@@ -200,14 +242,19 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
             .map_err(|_| Error::corrupt("partial aggregate: a node id is not UTF-8"))?
             .to_string();
         if id.is_empty() || !node_set.insert(id.clone()) {
-            return Err(Error::corrupt(format!("partial aggregate: empty or repeated node id {id:?}")));
+            return Err(Error::corrupt(format!(
+                "partial aggregate: empty or repeated node id {id:?}"
+            )));
         }
         nodes.push(id);
     }
     let nb = r.u32("bucket count")? as usize;
     let bucket_bytes = 40usize + 4 * n;
     if nb.checked_mul(bucket_bytes).is_none_or(|b| b > r.left()) {
-        return Err(Error::corrupt(format!("partial aggregate: {nb} buckets of length {n} cannot fit in {} bytes", r.left())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: {nb} buckets of length {n} cannot fit in {} bytes",
+            r.left()
+        )));
     }
     let mut buckets = BTreeMap::new();
     let mut counted = 0u64;
@@ -219,13 +266,31 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
         let count = r.u64("bucket count")?;
         let sum = r.f32s(n, "bucket sum")?;
         counted = counted.saturating_add(count);
-        if count == 0 || buckets.insert(round, Bucket { sum, weight, max_weight, samples, count }).is_some() {
-            return Err(Error::corrupt(format!("partial aggregate: empty or repeated bucket for round {round}")));
+        if count == 0
+            || buckets
+                .insert(
+                    round,
+                    Bucket {
+                        sum,
+                        weight,
+                        max_weight,
+                        samples,
+                        count,
+                    },
+                )
+                .is_some()
+        {
+            return Err(Error::corrupt(format!(
+                "partial aggregate: empty or repeated bucket for round {round}"
+            )));
         }
     }
     let nk = r.u32("kept-update count")? as usize;
     if nk > r.left() / 33 {
-        return Err(Error::corrupt(format!("partial aggregate: {nk} kept updates cannot fit in {} bytes", r.left())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: {nk} kept updates cannot fit in {} bytes",
+            r.left()
+        )));
     }
     let mut stored = Vec::with_capacity(nk);
     for _ in 0..nk {
@@ -233,7 +298,9 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
         let samples = r.f64("update samples")?;
         let scale = f32::from_le_bytes(r.take(4, "clip factor")?.try_into().unwrap_or_default());
         if !(scale > 0.0 && scale <= 1.0) {
-            return Err(Error::corrupt(format!("partial aggregate: clip factor {scale} is outside (0, 1]")));
+            return Err(Error::corrupt(format!(
+                "partial aggregate: clip factor {scale} is outside (0, 1]"
+            )));
         }
         let round = r.u64("update round")?;
         let kind = r.u8("update kind")?;
@@ -241,18 +308,29 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
         let data = match kind {
             0 => {
                 if nnz != n {
-                    return Err(Error::corrupt(format!("partial aggregate: dense update of {nnz} values, length is {n}")));
+                    return Err(Error::corrupt(format!(
+                        "partial aggregate: dense update of {nnz} values, length is {n}"
+                    )));
                 }
                 OwnedUpdate::Dense(r.f32s(nnz, "update values")?)
             }
             1 => {
                 if nnz > n || nnz.saturating_mul(8) > r.left() {
-                    return Err(Error::corrupt(format!("partial aggregate: sparse update of {nnz} values does not fit")));
+                    return Err(Error::corrupt(format!(
+                        "partial aggregate: sparse update of {nnz} values does not fit"
+                    )));
                 }
                 let ib = r.take(4 * nnz, "update indices")?;
-                let indices: Vec<u32> = ib.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-                if indices.windows(2).any(|w| w[0] >= w[1]) || indices.last().is_some_and(|&i| i as usize >= n) {
-                    return Err(Error::corrupt("partial aggregate: sparse indices are not ascending and in range"));
+                let indices: Vec<u32> = ib
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if indices.windows(2).any(|w| w[0] >= w[1])
+                    || indices.last().is_some_and(|&i| i as usize >= n)
+                {
+                    return Err(Error::corrupt(
+                        "partial aggregate: sparse indices are not ascending and in range",
+                    ));
                 }
                 let values = r.f32s(nnz, "update values")?;
                 OwnedUpdate::Compressed(CompressedGradient {
@@ -266,12 +344,25 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
                     round: 0,
                 })
             }
-            k => return Err(Error::corrupt(format!("partial aggregate: unknown update kind {k}"))),
+            k => {
+                return Err(Error::corrupt(format!(
+                    "partial aggregate: unknown update kind {k}"
+                )))
+            }
         };
-        stored.push(Stored { data, weight, samples, scale, round });
+        stored.push(Stored {
+            data,
+            weight,
+            samples,
+            scale,
+            round,
+        });
     }
     if r.left() != 0 {
-        return Err(Error::corrupt(format!("partial aggregate: {} unexpected trailing bytes", r.left())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: {} unexpected trailing bytes",
+            r.left()
+        )));
     }
     if counted + stored.len() as u64 != nodes.len() as u64 || (nodes.is_empty() != (n == 0)) {
         return Err(Error::corrupt(format!(
@@ -281,8 +372,22 @@ pub fn decode(buf: &[u8]) -> Result<Partial> {
         )));
     }
     if strategy.is_robust() != buckets.is_empty() && !nodes.is_empty() {
-        return Err(Error::corrupt(format!("partial aggregate: content does not fit strategy {}", strategy.as_str())));
+        return Err(Error::corrupt(format!(
+            "partial aggregate: content does not fit strategy {}",
+            strategy.as_str()
+        )));
     }
     let length = if n == 0 { None } else { Some(n) };
-    Ok(Partial { strategy, clip_norm, pending: Pending { length, nodes, node_set, buckets, stored, clipped } })
+    Ok(Partial {
+        strategy,
+        clip_norm,
+        pending: Pending {
+            length,
+            nodes,
+            node_set,
+            buckets,
+            stored,
+            clipped,
+        },
+    })
 }

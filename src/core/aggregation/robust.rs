@@ -122,7 +122,10 @@ pub fn median(updates: &[Update], scales: &[f32], n: usize) -> Vec<f32> {
         if m % 2 == 1 {
             o.copy_from_slice(&b[(m / 2) * len..(m / 2 + 1) * len]);
         } else {
-            let (lo, hi) = (&b[(m / 2 - 1) * len..(m / 2) * len], &b[(m / 2) * len..(m / 2 + 1) * len]);
+            let (lo, hi) = (
+                &b[(m / 2 - 1) * len..(m / 2) * len],
+                &b[(m / 2) * len..(m / 2 + 1) * len],
+            );
             for j in 0..len {
                 o[j] = ((lo[j] as f64 + hi[j] as f64) / 2.0) as f32;
             }
@@ -142,9 +145,13 @@ pub fn trimmed_mean(updates: &[Update], scales: &[f32], n: usize, beta: f64) -> 
         let kept = m - 2 * k;
         let mut acc = vec![0.0f64; len];
         for r in k..m - k {
-            acc.iter_mut().zip(&b[r * len..(r + 1) * len]).for_each(|(a, &x)| *a += x as f64);
+            acc.iter_mut()
+                .zip(&b[r * len..(r + 1) * len])
+                .for_each(|(a, &x)| *a += x as f64);
         }
-        o.iter_mut().zip(&acc).for_each(|(o, a)| *o = (a / kept as f64) as f32);
+        o.iter_mut()
+            .zip(&acc)
+            .for_each(|(o, a)| *o = (a / kept as f64) as f32);
     })
 }
 
@@ -172,8 +179,12 @@ pub fn pairwise_sq_distances(updates: &[Update], scales: &[f32], n: usize) -> Ve
                                 acc[k] += t * t;
                             }
                         }
-                        let tail: f64 =
-                            ia.remainder().iter().zip(ib.remainder()).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+                        let tail: f64 = ia
+                            .remainder()
+                            .iter()
+                            .zip(ib.remainder())
+                            .map(|(x, y)| ((x - y) as f64).powi(2))
+                            .sum();
                         d[i * m + j] += acc.iter().map(|&v| v as f64).sum::<f64>() + tail;
                     }
                 }
@@ -203,7 +214,10 @@ pub fn krum_scores(dist: &[f64], m: usize, f: usize) -> Vec<f64> {
     let nearest = m - f - 2;
     (0..m)
         .map(|i| {
-            let mut row: Vec<f64> = (0..m).filter(|&j| j != i).map(|j| dist[i * m + j]).collect();
+            let mut row: Vec<f64> = (0..m)
+                .filter(|&j| j != i)
+                .map(|j| dist[i * m + j])
+                .collect();
             row.sort_unstable_by(|a, b| a.total_cmp(b));
             row[..nearest].iter().sum()
         })

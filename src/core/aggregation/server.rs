@@ -37,7 +37,10 @@ impl ServerState {
             if x.len() != n {
                 return Err(Error::new(
                     Code::LengthMismatch,
-                    format!("the round's updates have length {n} but the global model has length {}", x.len()),
+                    format!(
+                        "the round's updates have length {n} but the global model has length {}",
+                        x.len()
+                    ),
                 ));
             }
         }
@@ -53,12 +56,22 @@ impl ServerState {
                 self.v = vec![0.0; n];
             }
         }
-        let (lr, mu, b1, b2, tau) =
-            (cfg.server_lr as f32, cfg.momentum as f32, cfg.beta1 as f32, cfg.beta2 as f32, cfg.tau as f32);
+        let (lr, mu, b1, b2, tau) = (
+            cfg.server_lr as f32,
+            cfg.momentum as f32,
+            cfg.beta1 as f32,
+            cfg.beta2 as f32,
+            cfg.tau as f32,
+        );
         let mut step = vec![0.0f32; n];
         let strategy = cfg.strategy;
-        let v_all: &mut [f32] = if strategy == Strategy::FedAvgM { &mut [] } else { &mut self.v };
-        let kernel = |(ci, ((s, m), d)): (usize, ((&mut [f32], &mut [f32]), &[f32])), v: &mut [f32]| {
+        let v_all: &mut [f32] = if strategy == Strategy::FedAvgM {
+            &mut []
+        } else {
+            &mut self.v
+        };
+        let kernel = |(ci, ((s, m), d)): (usize, ((&mut [f32], &mut [f32]), &[f32])),
+                      v: &mut [f32]| {
             let _ = ci;
             match strategy {
                 Strategy::FedAvgM => {
@@ -106,12 +119,17 @@ impl ServerState {
         }
         if step.iter().any(|x| !x.is_finite()) {
             // Only reachable by overflow of huge updates; never hand back NaN.
-            return Err(Error::new(Code::NonFinite, "the server step overflowed to a non-finite value (updates too large for f32)"));
+            return Err(Error::new(
+                Code::NonFinite,
+                "the server step overflowed to a non-finite value (updates too large for f32)",
+            ));
         }
         if let Some(x) = &mut self.model {
-            x.par_chunks_mut(CHUNK).zip(step.par_chunks(CHUNK)).for_each(|(x, s)| {
-                x.iter_mut().zip(s).for_each(|(x, s)| *x += s);
-            });
+            x.par_chunks_mut(CHUNK)
+                .zip(step.par_chunks(CHUNK))
+                .for_each(|(x, s)| {
+                    x.iter_mut().zip(s).for_each(|(x, s)| *x += s);
+                });
         }
         self.steps += 1;
         Ok(step)

@@ -28,7 +28,11 @@ pub struct AddOptions {
 
 impl Default for AddOptions {
     fn default() -> Self {
-        AddOptions { weight: 1.0, samples: 1.0, round: None }
+        AddOptions {
+            weight: 1.0,
+            samples: 1.0,
+            round: None,
+        }
     }
 }
 
@@ -103,11 +107,23 @@ impl Pending {
     }
     /// Σ weights pending.
     pub fn total_weight(&self) -> f64 {
-        self.buckets.values().map(|b| b.weight).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.weight).fold(0.0, |a, b| a + b)
+        self.buckets
+            .values()
+            .map(|b| b.weight)
+            .fold(0.0, |a, b| a + b)
+            + self.stored.iter().map(|s| s.weight).fold(0.0, |a, b| a + b)
     }
     /// Σ samples pending.
     pub fn total_samples(&self) -> f64 {
-        self.buckets.values().map(|b| b.samples).fold(0.0, |a, b| a + b) + self.stored.iter().map(|s| s.samples).fold(0.0, |a, b| a + b)
+        self.buckets
+            .values()
+            .map(|b| b.samples)
+            .fold(0.0, |a, b| a + b)
+            + self
+                .stored
+                .iter()
+                .map(|s| s.samples)
+                .fold(0.0, |a, b| a + b)
     }
 }
 
@@ -192,12 +208,18 @@ fn non_finite_culprit(updates: &[Update], out: &[f32]) -> Error {
         }
     }
     let j = out.iter().position(|x| !x.is_finite()).unwrap_or(0);
-    Error::new(Code::NonFinite, format!("the weighted sum overflowed f32 at index {j} (inputs too large)"))
+    Error::new(
+        Code::NonFinite,
+        format!("the weighted sum overflowed f32 at index {j} (inputs too large)"),
+    )
 }
 
 fn check_weight(name: &str, w: f64) -> Result<()> {
     if !(w.is_finite() && w >= 0.0) {
-        return Err(Error::new(Code::InvalidWeight, format!("{name} is {w} (weights must be finite and ≥ 0)")));
+        return Err(Error::new(
+            Code::InvalidWeight,
+            format!("{name} is {w} (weights must be finite and ≥ 0)"),
+        ));
     }
     Ok(())
 }
@@ -224,7 +246,13 @@ impl Aggregator {
         crate::core::error::check_finite("model", &model)?;
         if let Some(n) = self.pending.length {
             if n != model.len() {
-                return Err(Error::new(Code::LengthMismatch, format!("model has length {} but the pending updates have length {n}", model.len())));
+                return Err(Error::new(
+                    Code::LengthMismatch,
+                    format!(
+                        "model has length {} but the pending updates have length {n}",
+                        model.len()
+                    ),
+                ));
             }
         }
         if self.server.steps > 0 && self.server.m.len() != model.len() {
@@ -240,7 +268,10 @@ impl Aggregator {
     /// Drops the optimiser moments (m, v); the global model is kept.
     pub fn reset_state(&mut self) {
         let model = self.server.model.take();
-        self.server = ServerState { model, ..Default::default() };
+        self.server = ServerState {
+            model,
+            ..Default::default()
+        };
     }
 
     fn model_len(&self) -> Option<usize> {
@@ -259,7 +290,12 @@ impl Aggregator {
     /// One-shot aggregation of `updates` with optional per-update weights (default equal)
     /// and, for ASYNC_FEDAVG, per-update staleness (default 0). Does not touch the
     /// pending streamed round.
-    pub fn aggregate(&mut self, updates: &[Update], weights: Option<&[f64]>, staleness: Option<&[f64]>) -> Result<Vec<f32>> {
+    pub fn aggregate(
+        &mut self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+    ) -> Result<Vec<f32>> {
         self.aggregate_into(updates, weights, staleness, None)
     }
 
@@ -275,7 +311,10 @@ impl Aggregator {
     ) -> Result<Vec<f32>> {
         let m = updates.len();
         if m == 0 {
-            return Err(Error::new(Code::NoClients, "grads is empty: nothing to aggregate"));
+            return Err(Error::new(
+                Code::NoClients,
+                "grads is empty: nothing to aggregate",
+            ));
         }
         let n = updates[0].len();
         if n == 0 {
@@ -283,18 +322,30 @@ impl Aggregator {
         }
         for (i, u) in updates.iter().enumerate().skip(1) {
             if u.len() != n {
-                return Err(Error::new(Code::LengthMismatch, format!("grads[{i}] has length {} but grads[0] has length {n}", u.len())));
+                return Err(Error::new(
+                    Code::LengthMismatch,
+                    format!(
+                        "grads[{i}] has length {} but grads[0] has length {n}",
+                        u.len()
+                    ),
+                ));
             }
         }
         if let Some(ml) = self.model_len() {
             if ml != n {
-                return Err(Error::new(Code::LengthMismatch, format!("grads have length {n} but the global model has length {ml}")));
+                return Err(Error::new(
+                    Code::LengthMismatch,
+                    format!("grads have length {n} but the global model has length {ml}"),
+                ));
             }
         }
         let base: Vec<f64> = match weights {
             Some(w) => {
                 if w.len() != m {
-                    return Err(Error::new(Code::LengthMismatch, format!("weights has {} entries but grads has {m}", w.len())));
+                    return Err(Error::new(
+                        Code::LengthMismatch,
+                        format!("weights has {} entries but grads has {m}", w.len()),
+                    ));
                 }
                 for (i, &x) in w.iter().enumerate() {
                     check_weight(&format!("weights[{i}]"), x)?;
@@ -306,36 +357,59 @@ impl Aggregator {
         let stale_f: Vec<f64> = match staleness {
             Some(s) => {
                 if self.config.strategy != Strategy::AsyncFedAvg {
-                    return Err(Error::invalid_arg(format!("staleness applies to ASYNC_FEDAVG only, not {}", self.config.strategy.as_str())));
+                    return Err(Error::invalid_arg(format!(
+                        "staleness applies to ASYNC_FEDAVG only, not {}",
+                        self.config.strategy.as_str()
+                    )));
                 }
                 if s.len() != m {
-                    return Err(Error::new(Code::LengthMismatch, format!("staleness has {} entries but grads has {m}", s.len())));
+                    return Err(Error::new(
+                        Code::LengthMismatch,
+                        format!("staleness has {} entries but grads has {m}", s.len()),
+                    ));
                 }
                 let mut out = Vec::with_capacity(m);
                 for (i, &x) in s.iter().enumerate() {
                     if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
-                        return Err(Error::invalid_arg(format!("staleness[{i}] must be a non-negative integer, got {x}")));
+                        return Err(Error::invalid_arg(format!(
+                            "staleness[{i}] must be a non-negative integer, got {x}"
+                        )));
                     }
                     let keep = self.config.max_staleness.is_none_or(|mx| x as u64 <= mx);
-                    out.push(if keep { self.config.staleness_factor(x as u64) } else { 0.0 });
+                    out.push(if keep {
+                        self.config.staleness_factor(x as u64)
+                    } else {
+                        0.0
+                    });
                 }
                 out
             }
             None => vec![1.0; m],
         };
         if base.iter().sum::<f64>() <= 0.0 {
-            return Err(Error::new(Code::ZeroTotalWeight, format!("the weights sum to 0 ({:?}): the average is undefined", base)));
+            return Err(Error::new(
+                Code::ZeroTotalWeight,
+                format!(
+                    "the weights sum to 0 ({:?}): the average is undefined",
+                    base
+                ),
+            ));
         }
         if let Some(o) = out.as_deref() {
             if o.len() != n {
-                return Err(Error::new(Code::LengthMismatch, format!("out has length {} but grads have length {n}", o.len())));
+                return Err(Error::new(
+                    Code::LengthMismatch,
+                    format!("out has length {} but grads have length {n}", o.len()),
+                ));
             }
             let (a, b) = (o.as_ptr() as usize, o.as_ptr() as usize + 4 * n);
             for (i, u) in updates.iter().enumerate() {
                 if let Update::Dense(s) = u {
                     let (c, d) = (s.as_ptr() as usize, s.as_ptr() as usize + 4 * s.len());
                     if a < d && c < b {
-                        return Err(Error::invalid_arg(format!("out shares memory with grads[{i}]; pass a separate array")));
+                        return Err(Error::invalid_arg(format!(
+                            "out shares memory with grads[{i}]; pass a separate array"
+                        )));
                     }
                 }
             }
@@ -352,14 +426,24 @@ impl Aggregator {
         let dropped = stale_f.iter().filter(|&&s| s == 0.0).count() as u64;
         let total: f64 = eff.iter().sum();
         if total <= 0.0 {
-            return Err(Error::new(Code::ZeroTotalWeight, format!("every update with a non-zero weight is staler than maxStaleness {:?}", self.config.max_staleness)));
+            return Err(Error::new(
+                Code::ZeroTotalWeight,
+                format!(
+                    "every update with a non-zero weight is staler than maxStaleness {:?}",
+                    self.config.max_staleness
+                ),
+            ));
         }
         let scales: Vec<f32> = updates.iter().map(|u| self.clip(u)).collect();
         let clipped = scales.iter().filter(|&&s| s < 1.0).count() as u64;
         let result = if self.config.strategy.is_robust() {
             self.robust(updates, &eff, &scales, n)?
         } else {
-            let w: Vec<f32> = eff.iter().zip(&scales).map(|(w, s)| (w / total) as f32 * s).collect();
+            let w: Vec<f32> = eff
+                .iter()
+                .zip(&scales)
+                .map(|(w, s)| (w / total) as f32 * s)
+                .collect();
             let max_w = eff.iter().cloned().fold(0.0, f64::max);
             match out.as_deref_mut() {
                 Some(o) if !self.config.strategy.is_server_optimizer() => {
@@ -428,13 +512,21 @@ impl Aggregator {
         Ok(mean)
     }
 
-    fn robust(&mut self, updates: &[Update], weights: &[f64], scales: &[f32], n: usize) -> Result<Vec<f32>> {
+    fn robust(
+        &mut self,
+        updates: &[Update],
+        weights: &[f64],
+        scales: &[f32],
+        n: usize,
+    ) -> Result<Vec<f32>> {
         let m = updates.len();
         self.last.noise_std = 0.0;
         self.last.selected.clear();
         Ok(match self.config.strategy {
             Strategy::Median => robust::median(updates, scales, n),
-            Strategy::TrimmedMean => robust::trimmed_mean(updates, scales, n, self.config.trim_fraction),
+            Strategy::TrimmedMean => {
+                robust::trimmed_mean(updates, scales, n, self.config.trim_fraction)
+            }
             _ => {
                 let f = self.config.faulty;
                 if m <= 2 * f + 2 {
@@ -445,9 +537,15 @@ impl Aggregator {
                 }
                 let d = robust::pairwise_sq_distances(updates, scales, n);
                 let scores = robust::krum_scores(&d, m, f);
-                let count = if self.config.strategy == Strategy::Krum { 1 } else { self.config.multi_krum_count.unwrap_or(m - f) };
+                let count = if self.config.strategy == Strategy::Krum {
+                    1
+                } else {
+                    self.config.multi_krum_count.unwrap_or(m - f)
+                };
                 if count > m {
-                    return Err(Error::invalid_arg(format!("multiKrumCount is {count} but only {m} updates were given")));
+                    return Err(Error::invalid_arg(format!(
+                        "multiKrumCount is {count} but only {m} updates were given"
+                    )));
                 }
                 let sel = robust::select_lowest(&scores, count);
                 self.last.selected = sel.iter().map(|&i| i as u32).collect();
@@ -462,7 +560,10 @@ impl Aggregator {
                         return Err(Error::new(Code::ZeroTotalWeight, format!("the {count} updates MULTI_KRUM selected (inputs {sel:?}) all have weight 0")));
                     }
                     let us: Vec<Update> = sel.iter().map(|&i| updates[i]).collect();
-                    let w: Vec<f32> = sel.iter().map(|&i| (weights[i] / total) as f32 * scales[i]).collect();
+                    let w: Vec<f32> = sel
+                        .iter()
+                        .map(|&i| (weights[i] / total) as f32 * scales[i])
+                        .collect();
                     let (out, finite) = linear::weighted_sum(&us, &w, n);
                     if !finite {
                         return Err(non_finite_culprit(&us, &out));
@@ -488,7 +589,9 @@ impl Aggregator {
         check_weight("samples", o.samples)?;
         let n = u.len();
         if n == 0 {
-            return Err(Error::invalid_arg(format!("the update of node {node:?} is empty (length 0)")));
+            return Err(Error::invalid_arg(format!(
+                "the update of node {node:?} is empty (length 0)"
+            )));
         }
         let expected = self.pending.length.or(self.model_len());
         if let Some(e) = expected {
@@ -504,7 +607,11 @@ impl Aggregator {
         let scale = self.clip(&u);
         let round = o.round.unwrap_or(self.round);
         if self.config.strategy.is_linear() {
-            let key = if self.config.strategy == Strategy::AsyncFedAvg { round } else { 0 };
+            let key = if self.config.strategy == Strategy::AsyncFedAvg {
+                round
+            } else {
+                0
+            };
             let b = self.pending.buckets.entry(key).or_insert_with(|| Bucket {
                 sum: vec![0.0; n],
                 weight: 0.0,
@@ -522,7 +629,13 @@ impl Aggregator {
                 Update::Dense(s) => OwnedUpdate::Dense(s.to_vec()),
                 Update::Compressed(c) => OwnedUpdate::Compressed(c.clone()),
             };
-            self.pending.stored.push(Stored { data, weight: w, samples: o.samples, scale, round });
+            self.pending.stored.push(Stored {
+                data,
+                weight: w,
+                samples: o.samples,
+                scale,
+                round,
+            });
         }
         self.pending.length = Some(n);
         self.pending.nodes.push(node.to_string());
@@ -545,12 +658,18 @@ impl Aggregator {
         let r_now = round.unwrap_or(self.round);
         let count = self.pending.count();
         if count == 0 {
-            return Err(Error::new(Code::NoClients, "no update was added since the last finish(): nothing to aggregate"));
+            return Err(Error::new(
+                Code::NoClients,
+                "no update was added since the last finish(): nothing to aggregate",
+            ));
         }
         if count < self.config.min_participants {
             return Err(Error::new(
                 Code::NoClients,
-                format!("{count} update(s) received but minParticipants is {} (check ready() first)", self.config.min_participants),
+                format!(
+                    "{count} update(s) received but minParticipants is {} (check ready() first)",
+                    self.config.min_participants
+                ),
             ));
         }
         let n = self.pending.length.unwrap_or(0);
@@ -581,21 +700,40 @@ impl Aggregator {
                 factors.push(s);
             }
             let raw_total = self.pending.total_weight();
-            total = self.pending.buckets.values().zip(&factors).map(|(b, s)| b.weight * s).sum::<f64>();
+            total = self
+                .pending
+                .buckets
+                .values()
+                .zip(&factors)
+                .map(|(b, s)| b.weight * s)
+                .sum::<f64>();
             if total <= 0.0 {
                 return Err(Error::new(
                     Code::ZeroTotalWeight,
                     if raw_total <= 0.0 {
                         format!("the {count} pending updates all have weight 0 (weight × samples): the average is undefined")
                     } else {
-                        format!("every pending update is staler than maxStaleness {:?}", self.config.max_staleness)
+                        format!(
+                            "every pending update is staler than maxStaleness {:?}",
+                            self.config.max_staleness
+                        )
                     },
                 ));
             }
-            let max_w = self.pending.buckets.values().zip(&factors).map(|(b, s)| b.max_weight * s).fold(0.0, f64::max);
+            let max_w = self
+                .pending
+                .buckets
+                .values()
+                .zip(&factors)
+                .map(|(b, s)| b.max_weight * s)
+                .fold(0.0, f64::max);
             let buckets = std::mem::take(&mut self.pending.buckets);
             let mean = if buckets.len() == 1 && factors[0] == 1.0 {
-                let mut sum = buckets.into_values().next().map(|b| b.sum).unwrap_or_default();
+                let mut sum = buckets
+                    .into_values()
+                    .next()
+                    .map(|b| b.sum)
+                    .unwrap_or_default();
                 linear::scale(&mut sum, (1.0 / total) as f32);
                 sum
             } else {
@@ -607,13 +745,24 @@ impl Aggregator {
             if let Err(e) = crate::core::error::check_finite("aggregate", &mean) {
                 // Only reachable with values near f32::MAX; the round cannot be kept consistent.
                 self.pending = Pending::default();
-                return Err(Error::new(Code::NonFinite, format!("the weighted sum overflowed f32 ({}); the round was discarded", e.message)));
+                return Err(Error::new(
+                    Code::NonFinite,
+                    format!(
+                        "the weighted sum overflowed f32 ({}); the round was discarded",
+                        e.message
+                    ),
+                ));
             }
             result = self.finish_linear(mean, max_w / total);
         } else {
             total = self.pending.total_weight();
             if total <= 0.0 {
-                return Err(Error::new(Code::ZeroTotalWeight, format!("the {count} pending updates all have weight 0: the average is undefined")));
+                return Err(Error::new(
+                    Code::ZeroTotalWeight,
+                    format!(
+                        "the {count} pending updates all have weight 0: the average is undefined"
+                    ),
+                ));
             }
             let stored = std::mem::take(&mut self.pending.stored);
             let us: Vec<Update> = stored.iter().map(|s| s.data.as_update()).collect();
@@ -683,8 +832,16 @@ impl Aggregator {
                 return Err(Error::new(Code::LengthMismatch, format!("the partial aggregate has length {b} but this aggregator's round has length {a}")));
             }
         }
-        if let Some(dup) = p.pending.nodes.iter().find(|id| self.pending.node_set.contains(*id)) {
-            return Err(Error::new(Code::DuplicateNode, format!("node {dup:?} is in the partial aggregate and already in this round")));
+        if let Some(dup) = p
+            .pending
+            .nodes
+            .iter()
+            .find(|id| self.pending.node_set.contains(*id))
+        {
+            return Err(Error::new(
+                Code::DuplicateNode,
+                format!("node {dup:?} is in the partial aggregate and already in this round"),
+            ));
         }
         let q = p.pending;
         for (r, b) in q.buckets {

@@ -86,7 +86,9 @@ impl KeplerOrbit {
         ];
         for (name, v) in fields {
             if !v.is_finite() {
-                return Err(Error::invalid_arg(format!("{name} must be finite, got {v}")));
+                return Err(Error::invalid_arg(format!(
+                    "{name} must be finite, got {v}"
+                )));
             }
         }
         if el.semi_major_axis_km <= geo::WGS84_A_KM {
@@ -97,10 +99,16 @@ impl KeplerOrbit {
             )));
         }
         if !(0.0..1.0).contains(&el.eccentricity) {
-            return Err(Error::invalid_arg(format!("eccentricity must be in [0, 1), got {}", el.eccentricity)));
+            return Err(Error::invalid_arg(format!(
+                "eccentricity must be in [0, 1), got {}",
+                el.eccentricity
+            )));
         }
         if !(0.0..=180.0).contains(&el.inclination_deg) {
-            return Err(Error::invalid_arg(format!("inclinationDeg must be in [0, 180], got {}", el.inclination_deg)));
+            return Err(Error::invalid_arg(format!(
+                "inclinationDeg must be in [0, 180], got {}",
+                el.inclination_deg
+            )));
         }
         let a = el.semi_major_axis_km;
         let e = el.eccentricity;
@@ -171,7 +179,9 @@ impl KeplerOrbit {
 impl OrbitSource for KeplerOrbit {
     fn position_ecef(&self, unix_ms: f64) -> Result<Vec3> {
         if !unix_ms.is_finite() {
-            return Err(Error::invalid_arg(format!("time must be finite, got {unix_ms}")));
+            return Err(Error::invalid_arg(format!(
+                "time must be finite, got {unix_ms}"
+            )));
         }
         let gmst = geo::gmst_rad(geo::jd_from_unix_ms(unix_ms));
         Ok(geo::teme_to_ecef(self.position_inertial(unix_ms), gmst))
@@ -205,7 +215,12 @@ mod tests {
         }
         // Two-body period 2π√(a³/μ) = 5736.6 s at 550 km; J2 changes it by < 0.2 %.
         let t2b = std::f64::consts::TAU * (a * a * a / MU_KM3_S2).sqrt();
-        assert!((o.period_s() / t2b - 1.0).abs() < 2e-3, "{} vs {}", o.period_s(), t2b);
+        assert!(
+            (o.period_s() / t2b - 1.0).abs() < 2e-3,
+            "{} vs {}",
+            o.period_s(),
+            t2b
+        );
     }
 
     #[test]
@@ -240,11 +255,20 @@ mod tests {
     fn rejects_bad_elements() {
         let mut el = *circ(550.0, 53.0).elements();
         el.eccentricity = 1.0;
-        assert!(KeplerOrbit::new(el).unwrap_err().message.contains("eccentricity"));
+        assert!(KeplerOrbit::new(el)
+            .unwrap_err()
+            .message
+            .contains("eccentricity"));
         el.eccentricity = f64::NAN;
-        assert!(KeplerOrbit::new(el).unwrap_err().message.contains("eccentricity"));
+        assert!(KeplerOrbit::new(el)
+            .unwrap_err()
+            .message
+            .contains("eccentricity"));
         el.eccentricity = 0.0;
         el.semi_major_axis_km = 6000.0;
-        assert!(KeplerOrbit::new(el).unwrap_err().message.contains("semiMajorAxisKm"));
+        assert!(KeplerOrbit::new(el)
+            .unwrap_err()
+            .message
+            .contains("semiMajorAxisKm"));
     }
 }

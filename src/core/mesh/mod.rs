@@ -206,7 +206,10 @@ pub struct Mesh {
 /// Checks a bandwidth: finite and > 0.
 pub fn check_bandwidth(what: &str, b: f64) -> Result<()> {
     if b.is_nan() || b <= 0.0 || b.is_infinite() {
-        return Err(Error::new(Code::InvalidWeight, format!("{what} must be a finite number > 0 Mbps, got {b}")));
+        return Err(Error::new(
+            Code::InvalidWeight,
+            format!("{what} must be a finite number > 0 Mbps, got {b}"),
+        ));
     }
     Ok(())
 }
@@ -239,10 +242,12 @@ impl Mesh {
 
     /// Graph handle of an id, or `ERR_UNKNOWN_NODE` naming the argument.
     pub fn index(&self, what: &str, id: &str) -> Result<NodeIndex> {
-        self.ids
-            .get(id)
-            .copied()
-            .ok_or_else(|| Error::new(Code::UnknownNode, format!("{what}: no node with id '{id}' in the mesh")))
+        self.ids.get(id).copied().ok_or_else(|| {
+            Error::new(
+                Code::UnknownNode,
+                format!("{what}: no node with id '{id}' in the mesh"),
+            )
+        })
     }
 
     /// Number of nodes.
@@ -262,7 +267,11 @@ impl Mesh {
 
     /// Node ids in graph order (the order of next-hop tables and distance arrays).
     pub fn node_ids(&self) -> Vec<String> {
-        self.snapshot().nodes.iter().map(|&n| self.graph[n].id.clone()).collect()
+        self.snapshot()
+            .nodes
+            .iter()
+            .map(|&n| self.graph[n].id.clone())
+            .collect()
     }
 
     /// Time of the last topology update (Unix ms), if any.
@@ -279,10 +288,16 @@ impl Mesh {
             return Err(Error::invalid_arg("nodeId must be a non-empty string"));
         }
         if self.ids.contains_key(&node.id) {
-            return Err(Error::new(Code::DuplicateNode, format!("nodeId '{}' is already in the mesh", node.id)));
+            return Err(Error::new(
+                Code::DuplicateNode,
+                format!("nodeId '{}' is already in the mesh", node.id),
+            ));
         }
         if !node.ecef.iter().all(|x| x.is_finite()) {
-            return Err(Error::invalid_arg(format!("position of '{}' is not finite", node.id)));
+            return Err(Error::invalid_arg(format!(
+                "position of '{}' is not finite",
+                node.id
+            )));
         }
         let id = node.id.clone();
         let ix = self.graph.add_node(node);
@@ -293,21 +308,52 @@ impl Mesh {
 
     /// Adds a node at a fixed geodetic position.
     pub fn add_fixed(&mut self, id: &str, kind: NodeKind, pos: Geodetic) -> Result<NodeIndex> {
-        self.add_node(Node { id: id.to_string(), kind, ecef: pos.to_ecef(), orbit: None, isl: IslMode::None, ground: None })
+        self.add_node(Node {
+            id: id.to_string(),
+            kind,
+            ecef: pos.to_ecef(),
+            orbit: None,
+            isl: IslMode::None,
+            ground: None,
+        })
     }
 
     /// Adds an orbiting satellite; it is placed at the mesh's current time (or the
     /// orbit's position at Unix 0 until the first `update_topology`).
-    pub fn add_satellite(&mut self, id: &str, orbit: Arc<dyn OrbitSource>, isl: IslMode) -> Result<NodeIndex> {
+    pub fn add_satellite(
+        &mut self,
+        id: &str,
+        orbit: Arc<dyn OrbitSource>,
+        isl: IslMode,
+    ) -> Result<NodeIndex> {
         let t = self.time_ms.unwrap_or(0.0);
         let ecef = orbit.position_ecef(t)?;
-        self.add_node(Node { id: id.to_string(), kind: NodeKind::Satellite, ecef, orbit: Some(orbit), isl, ground: None })
+        self.add_node(Node {
+            id: id.to_string(),
+            kind: NodeKind::Satellite,
+            ecef,
+            orbit: Some(orbit),
+            isl,
+            ground: None,
+        })
     }
 
     /// Adds a ground station that is linked to visible satellites at every time step.
-    pub fn add_ground_station(&mut self, id: &str, pos: Geodetic, params: GroundParams) -> Result<NodeIndex> {
+    pub fn add_ground_station(
+        &mut self,
+        id: &str,
+        pos: Geodetic,
+        params: GroundParams,
+    ) -> Result<NodeIndex> {
         params.validate()?;
-        self.add_node(Node { id: id.to_string(), kind: NodeKind::Ground, ecef: pos.to_ecef(), orbit: None, isl: IslMode::None, ground: Some(params) })
+        self.add_node(Node {
+            id: id.to_string(),
+            kind: NodeKind::Ground,
+            ecef: pos.to_ecef(),
+            orbit: None,
+            isl: IslMode::None,
+            ground: Some(params),
+        })
     }
 
     /// Removes a node and its links.
@@ -335,23 +381,40 @@ impl Mesh {
     /// # Errors
     /// `ERR_UNKNOWN_NODE`; `ERR_INVALID_ARG` for a self-link or a link that already
     /// exists; `ERR_INVALID_WEIGHT` for bandwidth ≤ 0 or non-finite, latency < 0 or NaN.
-    pub fn add_link(&mut self, a: &str, b: &str, bandwidth_mbps: f64, latency_ms: Option<f64>) -> Result<()> {
+    pub fn add_link(
+        &mut self,
+        a: &str,
+        b: &str,
+        bandwidth_mbps: f64,
+        latency_ms: Option<f64>,
+    ) -> Result<()> {
         let (ia, ib) = self.pair(a, b)?;
         if ia == ib {
-            return Err(Error::invalid_arg(format!("self-link '{a}'–'{b}' is not allowed (a and b must differ)")));
+            return Err(Error::invalid_arg(format!(
+                "self-link '{a}'–'{b}' is not allowed (a and b must differ)"
+            )));
         }
         check_bandwidth("bandwidthMbps", bandwidth_mbps)?;
         if let Some(l) = latency_ms {
             check_latency("latencyMs", l)?;
         }
         if self.graph.find_edge(ia, ib).is_some() {
-            return Err(Error::invalid_arg(format!("a link '{a}'–'{b}' already exists (use updateLink)")));
+            return Err(Error::invalid_arg(format!(
+                "a link '{a}'–'{b}' already exists (use updateLink)"
+            )));
         }
-        let lat = latency_ms.unwrap_or_else(|| light_ms(geo::distance(self.graph[ia].ecef, self.graph[ib].ecef)));
+        let lat = latency_ms
+            .unwrap_or_else(|| light_ms(geo::distance(self.graph[ia].ecef, self.graph[ib].ecef)));
         self.graph.add_edge(
             ia,
             ib,
-            Link { bandwidth_mbps, latency_ms: lat, auto_latency: latency_ms.is_none(), up: true, origin: LinkOrigin::Manual },
+            Link {
+                bandwidth_mbps,
+                latency_ms: lat,
+                auto_latency: latency_ms.is_none(),
+                up: true,
+                origin: LinkOrigin::Manual,
+            },
         );
         self.invalidate();
         Ok(())
@@ -365,7 +428,13 @@ impl Mesh {
     }
 
     /// Changes a link's bandwidth and/or latency (`Some(None)` latency: derive from geometry).
-    pub fn update_link(&mut self, a: &str, b: &str, bandwidth_mbps: Option<f64>, latency_ms: Option<Option<f64>>) -> Result<()> {
+    pub fn update_link(
+        &mut self,
+        a: &str,
+        b: &str,
+        bandwidth_mbps: Option<f64>,
+        latency_ms: Option<Option<f64>>,
+    ) -> Result<()> {
         let e = self.edge(a, b)?;
         if let Some(bw) = bandwidth_mbps {
             check_bandwidth("bandwidthMbps", bw)?;
@@ -435,13 +504,21 @@ impl Mesh {
 
     /// Every link (up or down).
     pub fn links(&self) -> Vec<LinkInfo> {
-        self.graph.edge_indices().map(|e| self.link_info(e)).collect()
+        self.graph
+            .edge_indices()
+            .map(|e| self.link_info(e))
+            .collect()
     }
 
     /// Neighbours of a node over links that are up.
     pub fn neighbors(&self, id: &str) -> Result<Vec<String>> {
         let ix = self.index("nodeId", id)?;
-        Ok(self.graph.edges(ix).filter(|e| e.weight().usable()).map(|e| self.graph[e.target()].id.clone()).collect())
+        Ok(self
+            .graph
+            .edges(ix)
+            .filter(|e| e.weight().usable())
+            .map(|e| self.graph[e.target()].id.clone())
+            .collect())
     }
 
     /// Number of links (up or down).
@@ -464,7 +541,12 @@ impl Mesh {
                     .filter(|e| e.weight().usable())
                     .map(|e| {
                         let w = e.weight();
-                        (index_of[e.source().index()], index_of[e.target().index()], w.latency_ms, w.bandwidth_mbps)
+                        (
+                            index_of[e.source().index()],
+                            index_of[e.target().index()],
+                            w.latency_ms,
+                            w.bandwidth_mbps,
+                        )
                     })
                     .collect();
                 let mut csr = Csr::from_links(nodes.len(), &links);
@@ -472,7 +554,11 @@ impl Mesh {
                     csr.transit = nodes.iter().map(|&n| self.graph[n].relay()).collect();
                 }
                 csr.set_positions(nodes.iter().map(|&n| self.graph[n].ecef).collect());
-                Arc::new(Snapshot { csr, nodes, index_of })
+                Arc::new(Snapshot {
+                    csr,
+                    nodes,
+                    index_of,
+                })
             })
             .clone()
     }
@@ -483,13 +569,28 @@ impl Mesh {
 
     /// Converts a snapshot path into a route of ids.
     pub fn to_route(&self, snap: &Snapshot, p: &Path) -> Route {
-        let hops: Vec<String> = p.nodes.iter().map(|&i| self.graph[snap.nodes[i as usize]].id.clone()).collect();
+        let hops: Vec<String> = p
+            .nodes
+            .iter()
+            .map(|&i| self.graph[snap.nodes[i as usize]].id.clone())
+            .collect();
         let distance_km = p
             .nodes
             .windows(2)
-            .map(|w| geo::distance(self.graph[snap.nodes[w[0] as usize]].ecef, self.graph[snap.nodes[w[1] as usize]].ecef))
+            .map(|w| {
+                geo::distance(
+                    self.graph[snap.nodes[w[0] as usize]].ecef,
+                    self.graph[snap.nodes[w[1] as usize]].ecef,
+                )
+            })
             .sum();
-        Route { hops, total_latency_ms: p.latency_ms, bottleneck_mbps: p.bottleneck_mbps, hop_count: p.hop_count(), distance_km }
+        Route {
+            hops,
+            total_latency_ms: p.latency_ms,
+            bottleneck_mbps: p.bottleneck_mbps,
+            hop_count: p.hop_count(),
+            distance_km,
+        }
     }
 
     /// Best route from `a` to `b`, `None` when `b` is unreachable.
@@ -502,14 +603,25 @@ impl Mesh {
 
     /// Up to `k` loop-free alternatives in order (Yen). `Bandwidth` is not additive and
     /// is refused with `ERR_INVALID_ARG`.
-    pub fn k_shortest_routes(&self, a: &str, b: &str, k: usize, metric: Metric) -> Result<Vec<Route>> {
+    pub fn k_shortest_routes(
+        &self,
+        a: &str,
+        b: &str,
+        k: usize,
+        metric: Metric,
+    ) -> Result<Vec<Route>> {
         if metric == Metric::Bandwidth {
-            return Err(Error::invalid_arg("metric 'bandwidth' is not additive: k-shortest routes take 'latency' or 'hops'"));
+            return Err(Error::invalid_arg(
+                "metric 'bandwidth' is not additive: k-shortest routes take 'latency' or 'hops'",
+            ));
         }
         let snap = self.snapshot();
         let s = self.snap_index(&snap, "source", a)?;
         let t = self.snap_index(&snap, "destination", b)?;
-        Ok(routing::k_shortest(&snap.csr, s, t, k, metric).iter().map(|p| self.to_route(&snap, p)).collect())
+        Ok(routing::k_shortest(&snap.csr, s, t, k, metric)
+            .iter()
+            .map(|p| self.to_route(&snap, p))
+            .collect())
     }
 
     /// Metric value from `a` to every node, in `node_ids()` order: latency ms or hop

@@ -118,7 +118,15 @@ impl Csr {
                 bandwidth_mbps[k] = b;
             }
         }
-        Csr { offsets, targets, latency_ms, bandwidth_mbps, transit: Vec::new(), pos: Vec::new(), geometric: false }
+        Csr {
+            offsets,
+            targets,
+            latency_ms,
+            bandwidth_mbps,
+            transit: Vec::new(),
+            pos: Vec::new(),
+            geometric: false,
+        }
     }
 
     /// Number of nodes.
@@ -156,21 +164,39 @@ pub struct Label {
 }
 
 impl Label {
-    const UNREACHED: Label = Label { primary: f64::INFINITY, secondary: f64::INFINITY };
+    const UNREACHED: Label = Label {
+        primary: f64::INFINITY,
+        secondary: f64::INFINITY,
+    };
 
     fn source(metric: Metric) -> Label {
         match metric {
-            Metric::Bandwidth => Label { primary: f64::NEG_INFINITY, secondary: 0.0 },
-            _ => Label { primary: 0.0, secondary: 0.0 },
+            Metric::Bandwidth => Label {
+                primary: f64::NEG_INFINITY,
+                secondary: 0.0,
+            },
+            _ => Label {
+                primary: 0.0,
+                secondary: 0.0,
+            },
         }
     }
 
     #[inline]
     fn extend(self, metric: Metric, latency: f64, bandwidth: f64) -> Label {
         match metric {
-            Metric::Latency => Label { primary: sat_add(self.primary, latency), secondary: self.secondary + 1.0 },
-            Metric::Hops => Label { primary: self.primary + 1.0, secondary: sat_add(self.secondary, latency) },
-            Metric::Bandwidth => Label { primary: self.primary.max(-bandwidth), secondary: sat_add(self.secondary, latency) },
+            Metric::Latency => Label {
+                primary: sat_add(self.primary, latency),
+                secondary: self.secondary + 1.0,
+            },
+            Metric::Hops => Label {
+                primary: self.primary + 1.0,
+                secondary: sat_add(self.secondary, latency),
+            },
+            Metric::Bandwidth => Label {
+                primary: self.primary.max(-bandwidth),
+                secondary: sat_add(self.secondary, latency),
+            },
         }
     }
 
@@ -233,7 +259,10 @@ struct NodeHeap {
 
 impl NodeHeap {
     fn new(n: usize) -> NodeHeap {
-        NodeHeap { heap: Vec::with_capacity(64), pos: vec![NONE; n] }
+        NodeHeap {
+            heap: Vec::with_capacity(64),
+            pos: vec![NONE; n],
+        }
     }
 
     #[inline]
@@ -371,7 +400,14 @@ thread_local! {
 }
 
 /// Runs `f` on the result of a single-target search, reusing this thread's workspace.
-fn with_search<R>(csr: &Csr, source: u32, target: u32, metric: Metric, filter: &Filter, f: impl FnOnce(&Tree) -> R) -> R {
+fn with_search<R>(
+    csr: &Csr,
+    source: u32,
+    target: u32,
+    metric: Metric,
+    filter: &Filter,
+    f: impl FnOnce(&Tree) -> R,
+) -> R {
     WORKSPACE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let mut tree = match slot.take() {
@@ -390,14 +426,36 @@ fn with_search<R>(csr: &Csr, source: u32, target: u32, metric: Metric, filter: &
 /// label algebras above). Stops early once `target` is settled.
 ///
 /// Complexity: O((V + E) log V) time, O(V) space.
-pub fn search(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Filter) -> Tree {
+pub fn search(
+    csr: &Csr,
+    source: u32,
+    target: Option<u32>,
+    metric: Metric,
+    filter: &Filter,
+) -> Tree {
     let mut tree = Tree::new(csr.len());
     run(csr, source, target, metric, filter, &mut tree);
     tree
 }
 
-fn run(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Filter, tree: &mut Tree) {
-    let Tree { label, pred_edge, pred, first, key, done, heap, touched } = tree;
+fn run(
+    csr: &Csr,
+    source: u32,
+    target: Option<u32>,
+    metric: Metric,
+    filter: &Filter,
+    tree: &mut Tree,
+) {
+    let Tree {
+        label,
+        pred_edge,
+        pred,
+        first,
+        key,
+        done,
+        heap,
+        touched,
+    } = tree;
     // A* (Hart, Nilsson & Raphael 1968) towards a single target for the latency metric
     // when the graph is geometric: key = label + light time of the straight line to the
     // target, a consistent lower bound (triangle inequality), so each node is still
@@ -409,12 +467,17 @@ fn run(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Fil
     };
     let h = |v: u32| -> f64 {
         match astar {
-            Some(tp) => ASTAR_SLACK * super::light_ms(crate::core::geo::distance(csr.pos[v as usize], tp)),
+            Some(tp) => {
+                ASTAR_SLACK * super::light_ms(crate::core::geo::distance(csr.pos[v as usize], tp))
+            }
             None => 0.0,
         }
     };
     label[source as usize] = Label::source(metric);
-    key[source as usize] = Label { primary: label[source as usize].primary + h(source), ..label[source as usize] };
+    key[source as usize] = Label {
+        primary: label[source as usize].primary + h(source),
+        ..label[source as usize]
+    };
     touched.push(source);
     heap.push_or_decrease(source, key);
     while let Some(u) = heap.pop(key) {
@@ -451,7 +514,10 @@ fn run(csr: &Csr, source: u32, target: Option<u32>, metric: Metric, filter: &Fil
                     touched.push(v);
                 }
                 label[v as usize] = nl;
-                key[v as usize] = Label { primary: nl.primary + h(v), secondary: nl.secondary };
+                key[v as usize] = Label {
+                    primary: nl.primary + h(v),
+                    secondary: nl.secondary,
+                };
                 pred_edge[v as usize] = k as u32;
                 pred[v as usize] = u;
                 first[v as usize] = if u == source { v } else { first[u as usize] };
@@ -479,9 +545,18 @@ impl Path {
     fn label(&self, metric: Metric) -> Label {
         let h = self.hop_count() as f64;
         match metric {
-            Metric::Latency => Label { primary: self.latency_ms, secondary: h },
-            Metric::Hops => Label { primary: h, secondary: self.latency_ms },
-            Metric::Bandwidth => Label { primary: -self.bottleneck_mbps, secondary: self.latency_ms },
+            Metric::Latency => Label {
+                primary: self.latency_ms,
+                secondary: h,
+            },
+            Metric::Hops => Label {
+                primary: h,
+                secondary: self.latency_ms,
+            },
+            Metric::Bandwidth => Label {
+                primary: -self.bottleneck_mbps,
+                secondary: self.latency_ms,
+            },
         }
     }
 }
@@ -507,7 +582,11 @@ pub fn path_to(csr: &Csr, tree: &Tree, source: u32, target: u32) -> Option<Path>
         latency_ms = sat_add(latency_ms, csr.latency_ms[k]);
         bottleneck_mbps = bottleneck_mbps.min(csr.bandwidth_mbps[k]);
     }
-    Some(Path { nodes, latency_ms, bottleneck_mbps })
+    Some(Path {
+        nodes,
+        latency_ms,
+        bottleneck_mbps,
+    })
 }
 
 /// Best route from `s` to `t` under `metric`.
@@ -524,8 +603,14 @@ fn route_filtered(csr: &Csr, s: u32, t: u32, metric: Metric, filter: &Filter) ->
     if metric != Metric::Bandwidth || s == t {
         return Some(p);
     }
-    let refine = Filter { min_bandwidth: p.bottleneck_mbps, ..*filter };
-    with_search(csr, s, t, Metric::Latency, &refine, |tree| path_to(csr, tree, s, t)).or(Some(p))
+    let refine = Filter {
+        min_bandwidth: p.bottleneck_mbps,
+        ..*filter
+    };
+    with_search(csr, s, t, Metric::Latency, &refine, |tree| {
+        path_to(csr, tree, s, t)
+    })
+    .or(Some(p))
 }
 
 /// Up to `k` loop-free routes from `s` to `t` in order of the metric (Yen, 1971), each
@@ -565,12 +650,20 @@ pub fn k_shortest(csr: &Csr, s: u32, t: u32, k: usize, metric: Metric) -> Vec<Pa
             for &r in &root[..i] {
                 banned_nodes[r as usize] = true;
             }
-            let filter = Filter { banned_nodes: Some(&banned_nodes), banned_edges: Some(&banned_edges), min_bandwidth: 0.0 };
-            if let Some(sp) = with_search(csr, spur, t, metric, &filter, |tree| path_to(csr, tree, spur, t)) {
+            let filter = Filter {
+                banned_nodes: Some(&banned_nodes),
+                banned_edges: Some(&banned_edges),
+                min_bandwidth: 0.0,
+            };
+            if let Some(sp) = with_search(csr, spur, t, metric, &filter, |tree| {
+                path_to(csr, tree, spur, t)
+            }) {
                 let mut nodes = root[..i].to_vec();
                 nodes.extend_from_slice(&sp.nodes);
                 let path = totals(csr, nodes);
-                if !a.iter().any(|q| q.nodes == path.nodes) && !candidates.iter().any(|q| q.nodes == path.nodes) {
+                if !a.iter().any(|q| q.nodes == path.nodes)
+                    && !candidates.iter().any(|q| q.nodes == path.nodes)
+                {
                     candidates.push(path);
                 }
             }
@@ -586,7 +679,10 @@ pub fn k_shortest(csr: &Csr, s: u32, t: u32, k: usize, metric: Metric) -> Vec<Pa
         }
         let best = (0..candidates.len())
             .min_by(|&x, &y| {
-                candidates[x].label(metric).cmp(&candidates[y].label(metric)).then_with(|| candidates[x].nodes.cmp(&candidates[y].nodes))
+                candidates[x]
+                    .label(metric)
+                    .cmp(&candidates[y].label(metric))
+                    .then_with(|| candidates[x].nodes.cmp(&candidates[y].nodes))
             })
             .unwrap();
         a.push(candidates.swap_remove(best));
@@ -604,7 +700,11 @@ pub fn totals(csr: &Csr, nodes: Vec<u32>) -> Path {
             bott = bott.min(csr.bandwidth_mbps[k]);
         }
     }
-    Path { nodes, latency_ms, bottleneck_mbps: bott }
+    Path {
+        nodes,
+        latency_ms,
+        bottleneck_mbps: bott,
+    }
 }
 
 /// All-pairs next-hop table, one single-source search per node in parallel (rayon).
@@ -628,14 +728,17 @@ pub fn all_pairs(csr: &Csr, metric: Metric) -> NextHops {
     if n == 0 {
         return NextHops { next, value };
     }
-    next.par_chunks_mut(n).zip(value.par_chunks_mut(n)).enumerate().for_each(|(s, (row, vrow))| {
-        let tree = search(csr, s as u32, None, metric, &Filter::default());
-        row.copy_from_slice(&tree.first);
-        row[s] = s as u32;
-        for (t, v) in vrow.iter_mut().enumerate() {
-            *v = tree.label[t].value(metric);
-        }
-    });
+    next.par_chunks_mut(n)
+        .zip(value.par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(s, (row, vrow))| {
+            let tree = search(csr, s as u32, None, metric, &Filter::default());
+            row.copy_from_slice(&tree.first);
+            row[s] = s as u32;
+            for (t, v) in vrow.iter_mut().enumerate() {
+                *v = tree.label[t].value(metric);
+            }
+        });
     NextHops { next, value }
 }
 
@@ -688,7 +791,12 @@ pub fn stats(csr: &Csr) -> GraphStats {
         .map(|s| {
             let hops = bfs_ecc(csr, s);
             let tree = search(csr, s, None, Metric::Latency, &Filter::default());
-            let lat = tree.label.iter().map(|l| l.primary).filter(|x| x.is_finite()).fold(0.0, f64::max);
+            let lat = tree
+                .label
+                .iter()
+                .map(|l| l.primary)
+                .filter(|x| x.is_finite())
+                .fold(0.0, f64::max);
             (hops, lat)
         })
         .reduce(|| (0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)));

@@ -26,7 +26,11 @@ impl Rng {
 }
 
 fn eq_pos() -> Geodetic {
-    Geodetic { lat_deg: 0.0, lon_deg: 0.0, alt_km: 550.0 }
+    Geodetic {
+        lat_deg: 0.0,
+        lon_deg: 0.0,
+        alt_km: 550.0,
+    }
 }
 
 /// A random graph: `n` nodes "n0".."n{n-1}", each pair linked with probability `p`,
@@ -34,7 +38,8 @@ fn eq_pos() -> Geodetic {
 fn random_mesh(rng: &mut Rng, n: usize, p: f64) -> (Mesh, Vec<(usize, usize, f64, f64)>) {
     let mut m = Mesh::new();
     for i in 0..n {
-        m.add_fixed(&format!("n{i}"), NodeKind::Satellite, eq_pos()).unwrap();
+        m.add_fixed(&format!("n{i}"), NodeKind::Satellite, eq_pos())
+            .unwrap();
     }
     let mut links = Vec::new();
     for i in 0..n {
@@ -42,7 +47,8 @@ fn random_mesh(rng: &mut Rng, n: usize, p: f64) -> (Mesh, Vec<(usize, usize, f64
             if rng.f() < p {
                 let l = rng.below(10) as f64; // 0 is a valid latency (CASES #22)
                 let b = 1.0 + rng.below(5) as f64 * 100.0;
-                m.add_link(&format!("n{i}"), &format!("n{j}"), b, Some(l)).unwrap();
+                m.add_link(&format!("n{i}"), &format!("n{j}"), b, Some(l))
+                    .unwrap();
                 links.push((i, j, l, b));
             }
         }
@@ -51,7 +57,11 @@ fn random_mesh(rng: &mut Rng, n: usize, p: f64) -> (Mesh, Vec<(usize, usize, f64
 }
 
 /// Floyd–Warshall over (+, min) with the given edge weight.
-fn floyd(n: usize, links: &[(usize, usize, f64, f64)], w: impl Fn(f64, f64) -> f64) -> Vec<Vec<f64>> {
+fn floyd(
+    n: usize,
+    links: &[(usize, usize, f64, f64)],
+    w: impl Fn(f64, f64) -> f64,
+) -> Vec<Vec<f64>> {
     let mut d = vec![vec![f64::INFINITY; n]; n];
     for (i, row) in d.iter_mut().enumerate() {
         row[i] = 0.0;
@@ -97,7 +107,12 @@ fn floyd_widest(n: usize, links: &[(usize, usize, f64, f64)]) -> Vec<Vec<f64>> {
 }
 
 /// Every simple path from s to t (depth-first enumeration).
-fn all_simple_paths(n: usize, links: &[(usize, usize, f64, f64)], s: usize, t: usize) -> Vec<Vec<usize>> {
+fn all_simple_paths(
+    n: usize,
+    links: &[(usize, usize, f64, f64)],
+    s: usize,
+    t: usize,
+) -> Vec<Vec<usize>> {
     let mut adj = vec![Vec::new(); n];
     for &(a, b, _, _) in links {
         adj[a].push(b);
@@ -107,7 +122,14 @@ fn all_simple_paths(n: usize, links: &[(usize, usize, f64, f64)], s: usize, t: u
     let mut path = vec![s];
     let mut on = vec![false; n];
     on[s] = true;
-    fn go(u: usize, t: usize, adj: &[Vec<usize>], on: &mut [bool], path: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    fn go(
+        u: usize,
+        t: usize,
+        adj: &[Vec<usize>],
+        on: &mut [bool],
+        path: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
         if u == t {
             out.push(path.clone());
             return;
@@ -127,7 +149,10 @@ fn all_simple_paths(n: usize, links: &[(usize, usize, f64, f64)], s: usize, t: u
 }
 
 fn link_of(links: &[(usize, usize, f64, f64)], a: usize, b: usize) -> (f64, f64) {
-    let &(_, _, l, bw) = links.iter().find(|&&(x, y, _, _)| (x, y) == (a, b) || (x, y) == (b, a)).expect("route uses a missing link");
+    let &(_, _, l, bw) = links
+        .iter()
+        .find(|&&(x, y, _, _)| (x, y) == (a, b) || (x, y) == (b, a))
+        .expect("route uses a missing link");
     (l, bw)
 }
 
@@ -169,21 +194,37 @@ fn dijkstra_matches_floyd_warshall_for_every_metric() {
                 let rh = m.find_route(&a, &b, Metric::Hops).unwrap();
                 let rb = m.find_route(&a, &b, Metric::Bandwidth).unwrap();
                 if lat[s][t].is_infinite() {
-                    assert!(rl.is_none() && rh.is_none() && rb.is_none(), "round {round}: {s}->{t} should be unreachable");
+                    assert!(
+                        rl.is_none() && rh.is_none() && rb.is_none(),
+                        "round {round}: {s}->{t} should be unreachable"
+                    );
                     continue;
                 }
                 let rl = rl.unwrap();
                 check_route(&rl, &links, s, t);
-                assert_eq!(rl.total_latency_ms, lat[s][t], "round {round} latency {s}->{t}");
+                assert_eq!(
+                    rl.total_latency_ms, lat[s][t],
+                    "round {round} latency {s}->{t}"
+                );
                 let rh = rh.unwrap();
                 check_route(&rh, &links, s, t);
-                assert_eq!(rh.hop_count as f64, hops[s][t], "round {round} hops {s}->{t}");
+                assert_eq!(
+                    rh.hop_count as f64, hops[s][t],
+                    "round {round} hops {s}->{t}"
+                );
                 let rb = rb.unwrap();
                 check_route(&rb, &links, s, t);
                 if s != t {
-                    assert_eq!(rb.bottleneck_mbps, wide[s][t], "round {round} widest {s}->{t}");
+                    assert_eq!(
+                        rb.bottleneck_mbps, wide[s][t],
+                        "round {round} widest {s}->{t}"
+                    );
                     // Among widest paths, the least latency: FW on links of bandwidth ≥ B*.
-                    let keep: Vec<_> = links.iter().copied().filter(|l| l.3 >= wide[s][t]).collect();
+                    let keep: Vec<_> = links
+                        .iter()
+                        .copied()
+                        .filter(|l| l.3 >= wide[s][t])
+                        .collect();
                     assert_eq!(rb.total_latency_ms, floyd(n, &keep, |l, _| l)[s][t]);
                 }
                 // The distances-from array agrees too.
@@ -209,9 +250,15 @@ fn widest_path_equals_brute_force_max_min() {
                 }
                 let best = all_simple_paths(n, &links, s, t)
                     .iter()
-                    .map(|p| p.windows(2).map(|w| link_of(&links, w[0], w[1]).1).fold(f64::INFINITY, f64::min))
+                    .map(|p| {
+                        p.windows(2)
+                            .map(|w| link_of(&links, w[0], w[1]).1)
+                            .fold(f64::INFINITY, f64::min)
+                    })
                     .fold(0.0, f64::max);
-                let r = m.find_route(&format!("n{s}"), &format!("n{t}"), Metric::Bandwidth).unwrap();
+                let r = m
+                    .find_route(&format!("n{s}"), &format!("n{t}"), Metric::Bandwidth)
+                    .unwrap();
                 match r {
                     None => assert_eq!(best, 0.0),
                     Some(r) => assert_eq!(r.bottleneck_mbps, best),
@@ -230,14 +277,19 @@ fn yen_paths_are_loop_free_distinct_ordered_and_the_k_best() {
         let (s, t) = (0, n - 1);
         let k = 1 + rng.below(8) as usize;
         for metric in [Metric::Latency, Metric::Hops] {
-            let got = m.k_shortest_routes("n0", &format!("n{t}"), k, metric).unwrap();
+            let got = m
+                .k_shortest_routes("n0", &format!("n{t}"), k, metric)
+                .unwrap();
             let cost = |p: &[usize]| -> f64 {
                 match metric {
                     Metric::Hops => (p.len() - 1) as f64,
                     _ => p.windows(2).map(|w| link_of(&links, w[0], w[1]).0).sum(),
                 }
             };
-            let mut all: Vec<f64> = all_simple_paths(n, &links, s, t).iter().map(|p| cost(p)).collect();
+            let mut all: Vec<f64> = all_simple_paths(n, &links, s, t)
+                .iter()
+                .map(|p| cost(p))
+                .collect();
             all.sort_by(f64::total_cmp);
             assert_eq!(got.len(), k.min(all.len()));
             let mut seen = std::collections::HashSet::new();
@@ -301,8 +353,16 @@ fn stats_match_brute_force() {
         let st = m.stats();
         let hops = floyd(n, &links, |_, _| 1.0);
         let lat = floyd(n, &links, |l, _| l);
-        let dh = hops.iter().flatten().filter(|x| x.is_finite()).fold(0.0f64, |a, &b| a.max(b));
-        let dl = lat.iter().flatten().filter(|x| x.is_finite()).fold(0.0f64, |a, &b| a.max(b));
+        let dh = hops
+            .iter()
+            .flatten()
+            .filter(|x| x.is_finite())
+            .fold(0.0f64, |a, &b| a.max(b));
+        let dl = lat
+            .iter()
+            .flatten()
+            .filter(|x| x.is_finite())
+            .fold(0.0f64, |a, &b| a.max(b));
         assert_eq!(st.graph.diameter_hops as f64, dh);
         assert_eq!(st.graph.diameter_latency_ms, dl);
         // Components: count classes of "reachable".
@@ -352,7 +412,16 @@ fn cases_20_disconnected_graph_gives_none_and_infinity() {
     assert_eq!(m.stats().graph.components, 2);
     // A ground station with two candidate uplinks: the nearest (1) is in the wrong
     // component, the farther (4) reaches the destination: the route goes through 4.
-    m.add_fixed("gs", NodeKind::Ground, Geodetic { lat_deg: 0.0, lon_deg: 0.0, alt_km: 0.0 }).unwrap();
+    m.add_fixed(
+        "gs",
+        NodeKind::Ground,
+        Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 0.0,
+            alt_km: 0.0,
+        },
+    )
+    .unwrap();
     m.add_link("gs", "1", 100.0, Some(2.0)).unwrap();
     m.add_link("gs", "4", 100.0, Some(9.0)).unwrap();
     let r = m.find_route("gs", "5", Metric::Latency).unwrap().unwrap();
@@ -373,11 +442,20 @@ fn cases_21_negative_nan_and_infinite_weights() {
     // +∞ latency: the link exists but is down; the route is A→C with cost 2.
     m.add_link("B", "C", 100.0, Some(f64::INFINITY)).unwrap();
     let r = m.find_route("A", "C", Metric::Latency).unwrap().unwrap();
-    assert_eq!((r.hops.clone(), r.total_latency_ms), (vec!["A".to_string(), "C".to_string()], 2.0));
-    assert_eq!(m.find_route("B", "C", Metric::Hops).unwrap().unwrap().hops, vec!["B", "A", "C"]);
+    assert_eq!(
+        (r.hops.clone(), r.total_latency_ms),
+        (vec!["A".to_string(), "C".to_string()], 2.0)
+    );
+    assert_eq!(
+        m.find_route("B", "C", Metric::Hops).unwrap().unwrap().hops,
+        vec!["B", "A", "C"]
+    );
     // Bandwidth: zero, negative, NaN, infinite are rejected.
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert_eq!(m.update_link("A", "B", Some(bad), None).unwrap_err().code, Code::InvalidWeight);
+        assert_eq!(
+            m.update_link("A", "B", Some(bad), None).unwrap_err().code,
+            Code::InvalidWeight
+        );
     }
 }
 
@@ -386,47 +464,115 @@ fn cases_22_overflow_duplicates_self_loops_zero_latency() {
     let mut m = chain(&["0", "1", "2"]);
     m.add_link("0", "1", 100.0, Some(4_000_000_000.0)).unwrap();
     m.add_link("1", "2", 100.0, Some(4_000_000_000.0)).unwrap();
-    assert_eq!(m.find_route("0", "2", Metric::Latency).unwrap().unwrap().total_latency_ms, 8_000_000_000.0);
+    assert_eq!(
+        m.find_route("0", "2", Metric::Latency)
+            .unwrap()
+            .unwrap()
+            .total_latency_ms,
+        8_000_000_000.0
+    );
     let mut m2 = chain(&["0", "1", "2"]);
     m2.add_link("0", "1", 100.0, Some(3.4e38)).unwrap();
     m2.add_link("1", "2", 100.0, Some(3.4e38)).unwrap();
-    assert_eq!(m2.find_route("0", "2", Metric::Latency).unwrap().unwrap().total_latency_ms, 6.8e38);
+    assert_eq!(
+        m2.find_route("0", "2", Metric::Latency)
+            .unwrap()
+            .unwrap()
+            .total_latency_ms,
+        6.8e38
+    );
     let mut m3 = chain(&["0", "1", "2"]);
     m3.add_link("0", "1", 100.0, Some(f64::MAX)).unwrap();
     m3.add_link("1", "2", 100.0, Some(f64::MAX)).unwrap();
     // Saturates instead of overflowing to +∞ (which would read as "unreachable").
-    assert_eq!(m3.find_route("0", "2", Metric::Latency).unwrap().unwrap().total_latency_ms, f64::MAX);
+    assert_eq!(
+        m3.find_route("0", "2", Metric::Latency)
+            .unwrap()
+            .unwrap()
+            .total_latency_ms,
+        f64::MAX
+    );
     let mut m4 = chain(&["0", "1"]);
-    assert_eq!(m4.add_fixed("1", NodeKind::Satellite, eq_pos()).unwrap_err().code, Code::DuplicateNode);
-    assert_eq!(m4.add_link("1", "1", 1.0, Some(1.0)).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(
+        m4.add_fixed("1", NodeKind::Satellite, eq_pos())
+            .unwrap_err()
+            .code,
+        Code::DuplicateNode
+    );
+    assert_eq!(
+        m4.add_link("1", "1", 1.0, Some(1.0)).unwrap_err().code,
+        Code::InvalidArg
+    );
     m4.add_link("0", "1", 1.0, Some(0.0)).unwrap();
     let r = m4.find_route("0", "1", Metric::Latency).unwrap().unwrap();
     assert_eq!((r.hop_count, r.total_latency_ms), (1, 0.0));
-    assert_eq!(m4.find_route("0", "x", Metric::Latency).unwrap_err().code, Code::UnknownNode);
+    assert_eq!(
+        m4.find_route("0", "x", Metric::Latency).unwrap_err().code,
+        Code::UnknownNode
+    );
 }
 
 #[test]
 fn link_editing_up_down_remove_and_geometric_latency() {
     let mut m = Mesh::new();
-    m.add_fixed("a", NodeKind::Satellite, Geodetic { lat_deg: 0.0, lon_deg: 0.0, alt_km: 550.0 }).unwrap();
-    m.add_fixed("b", NodeKind::Satellite, Geodetic { lat_deg: 0.0, lon_deg: 10.0, alt_km: 550.0 }).unwrap();
-    m.add_fixed("c", NodeKind::Satellite, Geodetic { lat_deg: 0.0, lon_deg: 20.0, alt_km: 550.0 }).unwrap();
+    m.add_fixed(
+        "a",
+        NodeKind::Satellite,
+        Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 0.0,
+            alt_km: 550.0,
+        },
+    )
+    .unwrap();
+    m.add_fixed(
+        "b",
+        NodeKind::Satellite,
+        Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 10.0,
+            alt_km: 550.0,
+        },
+    )
+    .unwrap();
+    m.add_fixed(
+        "c",
+        NodeKind::Satellite,
+        Geodetic {
+            lat_deg: 0.0,
+            lon_deg: 20.0,
+            alt_km: 550.0,
+        },
+    )
+    .unwrap();
     m.add_link("a", "b", 10.0, None).unwrap();
     m.add_link("b", "c", 10.0, None).unwrap();
     // Chord of 10° at radius 6378.137 + 550 km: 2·r·sin 5°.
     let chord = 2.0 * (geo::WGS84_A_KM + 550.0) * 5f64.to_radians().sin();
     let l = m.link("a", "b").unwrap().unwrap();
     assert!((l.link.latency_ms - chord / 299_792.458 * 1000.0).abs() < 1e-9);
-    assert_eq!(m.add_link("b", "a", 1.0, None).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(
+        m.add_link("b", "a", 1.0, None).unwrap_err().code,
+        Code::InvalidArg
+    );
     m.set_link_up("a", "b", false).unwrap();
     assert_eq!(m.find_route("a", "c", Metric::Latency).unwrap(), None);
     m.set_link_up("a", "b", true).unwrap();
-    assert_eq!(m.find_route("a", "c", Metric::Latency).unwrap().unwrap().hop_count, 2);
+    assert_eq!(
+        m.find_route("a", "c", Metric::Latency)
+            .unwrap()
+            .unwrap()
+            .hop_count,
+        2
+    );
     assert!(m.remove_link("b", "c").unwrap());
     assert!(!m.remove_link("b", "c").unwrap());
     m.remove_node("b").unwrap();
     assert_eq!(m.link_count(), 0);
-    assert_eq!(m.find_route("a", "b", Metric::Latency).unwrap_err().code, Code::UnknownNode);
+    assert_eq!(
+        m.find_route("a", "b", Metric::Latency).unwrap_err().code,
+        Code::UnknownNode
+    );
 }
 
 // ---------------------------------------------------------------- constellations
@@ -449,7 +595,11 @@ fn walker(pattern: WalkerPattern, p: u32, s: u32, f: u32, isl: IslMode) -> Walke
 
 #[test]
 fn plus_grid_degree_is_four_away_from_the_seam() {
-    for (pattern, p, s, f) in [(WalkerPattern::Delta, 22, 72, 17), (WalkerPattern::Delta, 12, 20, 5), (WalkerPattern::Star, 8, 11, 0)] {
+    for (pattern, p, s, f) in [
+        (WalkerPattern::Delta, 22, 72, 17),
+        (WalkerPattern::Delta, 12, 20, 5),
+        (WalkerPattern::Star, 8, 11, 0),
+    ] {
         let mut m = Mesh::new();
         let cfg = walker(pattern, p, s, f, IslMode::Grid);
         m.add_walker_shell(&cfg).unwrap();
@@ -487,13 +637,26 @@ fn walker_geometry_planes_and_phasing() {
     // Adjacent slots are 360/S apart along the orbit: chord 2r sin(30°) = r.
     let mut m = Mesh::new();
     m.add_walker_shell(&cfg).unwrap();
-    let d = geo::distance(m.node("sat-0-0").unwrap().ecef, m.node("sat-0-1").unwrap().ecef);
+    let d = geo::distance(
+        m.node("sat-0-0").unwrap().ecef,
+        m.node("sat-0-1").unwrap().ecef,
+    );
     assert!((d - (geo::WGS84_A_KM + 550.0)).abs() < 1e-6, "{d}");
-    let bad = WalkerConfig { phasing: 4, ..cfg.clone() };
-    assert!(m.add_walker_shell(&bad).unwrap_err().message.contains("phasing"));
+    let bad = WalkerConfig {
+        phasing: 4,
+        ..cfg.clone()
+    };
+    assert!(m
+        .add_walker_shell(&bad)
+        .unwrap_err()
+        .message
+        .contains("phasing"));
     // All-or-nothing on duplicate ids.
     let before = m.node_count();
-    assert_eq!(m.add_walker_shell(&cfg).unwrap_err().code, Code::DuplicateNode);
+    assert_eq!(
+        m.add_walker_shell(&cfg).unwrap_err().code,
+        Code::DuplicateNode
+    );
     assert_eq!(m.node_count(), before);
 }
 
@@ -513,12 +676,28 @@ fn line_of_sight_hand_case() {
     let r = geo::WGS84_A_KM + 550.0;
     let limit = 2.0 * ((geo::WGS84_A_KM + 80.0) / r).acos().to_degrees();
     assert!((limit - 42.45).abs() < 0.01, "{limit}");
-    for (theta, linked) in [(40.0, true), (42.4, true), (42.5, false), (45.0, false), (180.0, false)] {
+    for (theta, linked) in [
+        (40.0, true),
+        (42.4, true),
+        (42.5, false),
+        (45.0, false),
+        (180.0, false),
+    ] {
         let mut m = Mesh::new();
-        m.set_range_rule(RangeRule { max_range_km: 20_000.0, ..RangeRule::default() }).unwrap();
+        m.set_range_rule(RangeRule {
+            max_range_km: 20_000.0,
+            ..RangeRule::default()
+        })
+        .unwrap();
         let t: f64 = f64::to_radians(theta);
-        m.add_satellite("a", Arc::new(Fixed([r, 0.0, 0.0])), IslMode::Range).unwrap();
-        m.add_satellite("b", Arc::new(Fixed([r * t.cos(), r * t.sin(), 0.0])), IslMode::Range).unwrap();
+        m.add_satellite("a", Arc::new(Fixed([r, 0.0, 0.0])), IslMode::Range)
+            .unwrap();
+        m.add_satellite(
+            "b",
+            Arc::new(Fixed([r * t.cos(), r * t.sin(), 0.0])),
+            IslMode::Range,
+        )
+        .unwrap();
         m.update_topology(0.0).unwrap();
         assert_eq!(m.link("a", "b").unwrap().is_some(), linked, "θ = {theta}");
     }
@@ -528,7 +707,11 @@ fn line_of_sight_hand_case() {
 fn range_links_from_the_spatial_grid_equal_all_pairs() {
     for max_links in [0, 3] {
         let mut m = Mesh::new();
-        let rule = RangeRule { max_range_km: 2500.0, max_links_per_satellite: max_links, ..RangeRule::default() };
+        let rule = RangeRule {
+            max_range_km: 2500.0,
+            max_links_per_satellite: max_links,
+            ..RangeRule::default()
+        };
         m.set_range_rule(rule).unwrap();
         let cfg = walker(WalkerPattern::Delta, 10, 20, 3, IslMode::Range);
         m.add_walker_shell(&cfg).unwrap();
@@ -540,7 +723,8 @@ fn range_links_from_the_spatial_grid_equal_all_pairs() {
         for i in 0..ids.len() {
             for j in i + 1..ids.len() {
                 let d = geo::distance(pos[i], pos[j]);
-                if d <= 2500.0 && geo::segment_clears_sphere(pos[i], pos[j], geo::WGS84_A_KM + 80.0) {
+                if d <= 2500.0 && geo::segment_clears_sphere(pos[i], pos[j], geo::WGS84_A_KM + 80.0)
+                {
                     want.push((d, i, j));
                 }
             }
@@ -571,12 +755,35 @@ fn ground_links_follow_the_elevation_mask() {
     let mut m = Mesh::new();
     let cfg = walker(WalkerPattern::Delta, 22, 72, 17, IslMode::Grid);
     m.add_walker_shell(&cfg).unwrap();
-    let gs = Geodetic { lat_deg: 40.71, lon_deg: -74.0, alt_km: 0.0 };
-    m.add_ground_station("nyc", gs, GroundParams::default()).unwrap();
-    m.add_ground_station("one", Geodetic { lat_deg: 51.5, lon_deg: -0.13, alt_km: 0.0 }, GroundParams { max_links: 1, ..GroundParams::default() }).unwrap();
+    let gs = Geodetic {
+        lat_deg: 40.71,
+        lon_deg: -74.0,
+        alt_km: 0.0,
+    };
+    m.add_ground_station("nyc", gs, GroundParams::default())
+        .unwrap();
+    m.add_ground_station(
+        "one",
+        Geodetic {
+            lat_deg: 51.5,
+            lon_deg: -0.13,
+            alt_km: 0.0,
+        },
+        GroundParams {
+            max_links: 1,
+            ..GroundParams::default()
+        },
+    )
+    .unwrap();
     m.update_topology(cfg.epoch_unix_ms + 600_000.0).unwrap();
     let obs = geo::Observer::new(gs);
-    let want: Vec<String> = m.node_ids().into_iter().filter(|i| i.starts_with("sat-") && obs.look(m.node(i).unwrap().ecef).elevation_deg >= 25.0).collect();
+    let want: Vec<String> = m
+        .node_ids()
+        .into_iter()
+        .filter(|i| {
+            i.starts_with("sat-") && obs.look(m.node(i).unwrap().ecef).elevation_deg >= 25.0
+        })
+        .collect();
     let mut got = m.neighbors("nyc").unwrap();
     got.sort();
     let mut w = want.clone();
@@ -596,17 +803,44 @@ fn ground_to_ground_latency_over_a_walker_shell() {
     let mut m = Mesh::new();
     let cfg = walker(WalkerPattern::Delta, 22, 72, 17, IslMode::Grid);
     m.add_walker_shell(&cfg).unwrap();
-    let (a, b) = (Geodetic { lat_deg: 40.71, lon_deg: -74.0, alt_km: 0.0 }, Geodetic { lat_deg: 51.5, lon_deg: -0.13, alt_km: 0.0 });
-    m.add_ground_station("nyc", a, GroundParams::default()).unwrap();
-    m.add_ground_station("lon", b, GroundParams::default()).unwrap();
+    let (a, b) = (
+        Geodetic {
+            lat_deg: 40.71,
+            lon_deg: -74.0,
+            alt_km: 0.0,
+        },
+        Geodetic {
+            lat_deg: 51.5,
+            lon_deg: -0.13,
+            alt_km: 0.0,
+        },
+    );
+    m.add_ground_station("nyc", a, GroundParams::default())
+        .unwrap();
+    m.add_ground_station("lon", b, GroundParams::default())
+        .unwrap();
     let straight = geo::distance(a.to_ecef(), b.to_ecef()) / 299_792.458 * 1000.0;
     for k in 0..10 {
-        m.update_topology(cfg.epoch_unix_ms + k as f64 * 97_000.0).unwrap();
-        let r = m.find_route("nyc", "lon", Metric::Latency).unwrap().expect("connected");
-        assert!(r.total_latency_ms >= straight, "{} < {straight}", r.total_latency_ms);
-        assert!(r.total_latency_ms <= 2.0 * straight, "{} > 2 × {straight}", r.total_latency_ms);
+        m.update_topology(cfg.epoch_unix_ms + k as f64 * 97_000.0)
+            .unwrap();
+        let r = m
+            .find_route("nyc", "lon", Metric::Latency)
+            .unwrap()
+            .expect("connected");
+        assert!(
+            r.total_latency_ms >= straight,
+            "{} < {straight}",
+            r.total_latency_ms
+        );
+        assert!(
+            r.total_latency_ms <= 2.0 * straight,
+            "{} > 2 × {straight}",
+            r.total_latency_ms
+        );
         // Ground stations do not relay: only the endpoints are ground nodes.
-        assert!(r.hops[1..r.hops.len() - 1].iter().all(|h| h.starts_with("sat-")));
+        assert!(r.hops[1..r.hops.len() - 1]
+            .iter()
+            .all(|h| h.starts_with("sat-")));
     }
 }
 
@@ -615,10 +849,36 @@ fn route_series_matches_step_by_step_recomputation() {
     let mut m = Mesh::new();
     let cfg = walker(WalkerPattern::Delta, 12, 20, 5, IslMode::Grid);
     m.add_walker_shell(&cfg).unwrap();
-    m.add_ground_station("a", Geodetic { lat_deg: 10.0, lon_deg: 0.0, alt_km: 0.0 }, GroundParams { min_elevation_deg: 10.0, ..GroundParams::default() }).unwrap();
-    m.add_ground_station("b", Geodetic { lat_deg: 30.0, lon_deg: 40.0, alt_km: 0.0 }, GroundParams { min_elevation_deg: 10.0, ..GroundParams::default() }).unwrap();
+    m.add_ground_station(
+        "a",
+        Geodetic {
+            lat_deg: 10.0,
+            lon_deg: 0.0,
+            alt_km: 0.0,
+        },
+        GroundParams {
+            min_elevation_deg: 10.0,
+            ..GroundParams::default()
+        },
+    )
+    .unwrap();
+    m.add_ground_station(
+        "b",
+        Geodetic {
+            lat_deg: 30.0,
+            lon_deg: 40.0,
+            alt_km: 0.0,
+        },
+        GroundParams {
+            min_elevation_deg: 10.0,
+            ..GroundParams::default()
+        },
+    )
+    .unwrap();
     let start = cfg.epoch_unix_ms;
-    let s = m.route_series("a", "b", start, 600.0, 20.0, Metric::Latency).unwrap();
+    let s = m
+        .route_series("a", "b", start, 600.0, 20.0, Metric::Latency)
+        .unwrap();
     assert_eq!(s.times_ms.len(), 31);
     let mut prev: Option<Option<Vec<String>>> = None;
     let mut changes = 0;
@@ -626,7 +886,10 @@ fn route_series_matches_step_by_step_recomputation() {
         let mut c = m.clone();
         c.update_topology(start + k as f64 * 20_000.0).unwrap();
         let r = c.find_route("a", "b", Metric::Latency).unwrap();
-        assert_eq!(s.latency_ms[k], r.as_ref().map_or(f64::INFINITY, |r| r.total_latency_ms));
+        assert_eq!(
+            s.latency_ms[k],
+            r.as_ref().map_or(f64::INFINITY, |r| r.total_latency_ms)
+        );
         let hops = r.map(|r| r.hops);
         if prev.as_ref() != Some(&hops) {
             assert_eq!(s.changes[changes].index, k);
@@ -650,8 +913,13 @@ fn astar_on_geometric_graphs_equals_floyd_warshall() {
         let n = 2 + rng.below(25) as usize;
         let mut m = Mesh::new();
         for i in 0..n {
-            let g = Geodetic { lat_deg: rng.f() * 120.0 - 60.0, lon_deg: rng.f() * 360.0 - 180.0, alt_km: 550.0 };
-            m.add_fixed(&format!("n{i}"), NodeKind::Satellite, g).unwrap();
+            let g = Geodetic {
+                lat_deg: rng.f() * 120.0 - 60.0,
+                lon_deg: rng.f() * 360.0 - 180.0,
+                alt_km: 550.0,
+            };
+            m.add_fixed(&format!("n{i}"), NodeKind::Satellite, g)
+                .unwrap();
         }
         let mut links = Vec::new();
         for i in 0..n {
@@ -661,8 +929,14 @@ fn astar_on_geometric_graphs_equals_floyd_warshall() {
                     let d = geo::distance(m.node(&a).unwrap().ecef, m.node(&b).unwrap().ecef);
                     let extra = if rng.f() < 0.5 { 0.0 } else { rng.f() };
                     let l = light_ms(d) * (1.0 + extra);
-                    m.add_link(&a, &b, 100.0, if extra == 0.0 { None } else { Some(l) }).unwrap();
-                    links.push((i, j, m.link(&a, &b).unwrap().unwrap().link.latency_ms, 100.0));
+                    m.add_link(&a, &b, 100.0, if extra == 0.0 { None } else { Some(l) })
+                        .unwrap();
+                    links.push((
+                        i,
+                        j,
+                        m.link(&a, &b).unwrap().unwrap().link.latency_ms,
+                        100.0,
+                    ));
                 }
             }
         }
@@ -670,12 +944,19 @@ fn astar_on_geometric_graphs_equals_floyd_warshall() {
         let lat = floyd(n, &links, |l, _| l);
         for s in 0..n {
             for t in 0..n {
-                let r = m.find_route(&format!("n{s}"), &format!("n{t}"), Metric::Latency).unwrap();
+                let r = m
+                    .find_route(&format!("n{s}"), &format!("n{t}"), Metric::Latency)
+                    .unwrap();
                 match r {
                     None => assert!(lat[s][t].is_infinite()),
                     Some(r) => {
                         check_route(&r, &links, s, t);
-                        assert!((r.total_latency_ms - lat[s][t]).abs() <= 1e-12 * lat[s][t].max(1.0), "round {round}: {} vs {}", r.total_latency_ms, lat[s][t]);
+                        assert!(
+                            (r.total_latency_ms - lat[s][t]).abs() <= 1e-12 * lat[s][t].max(1.0),
+                            "round {round}: {} vs {}",
+                            r.total_latency_ms,
+                            lat[s][t]
+                        );
                     }
                 }
             }
@@ -687,9 +968,15 @@ fn astar_on_geometric_graphs_equals_floyd_warshall() {
             links.push((0, 1, 0.0, 100.0));
             let lat = floyd(n, &links, |l, _| l);
             for t in 0..n {
-                let r = m.find_route("n0", &format!("n{t}"), Metric::Latency).unwrap();
+                let r = m
+                    .find_route("n0", &format!("n{t}"), Metric::Latency)
+                    .unwrap();
                 let got = r.map(|r| r.total_latency_ms).unwrap_or(f64::INFINITY);
-                assert!(got == lat[0][t] || (got - lat[0][t]).abs() <= 1e-12 * got, "{got} vs {}", lat[0][t]);
+                assert!(
+                    got == lat[0][t] || (got - lat[0][t]).abs() <= 1e-12 * got,
+                    "{got} vs {}",
+                    lat[0][t]
+                );
             }
         }
     }
@@ -702,8 +989,13 @@ fn astar_routes_over_a_constellation_equal_full_dijkstra() {
     m.add_walker_shell(&cfg).unwrap();
     let mut rng = Rng(8);
     for i in 0..20 {
-        let g = Geodetic { lat_deg: rng.f() * 110.0 - 55.0, lon_deg: rng.f() * 360.0 - 180.0, alt_km: 0.0 };
-        m.add_ground_station(&format!("g{i}"), g, GroundParams::default()).unwrap();
+        let g = Geodetic {
+            lat_deg: rng.f() * 110.0 - 55.0,
+            lon_deg: rng.f() * 360.0 - 180.0,
+            alt_km: 0.0,
+        };
+        m.add_ground_station(&format!("g{i}"), g, GroundParams::default())
+            .unwrap();
     }
     m.update_topology(cfg.epoch_unix_ms + 1e6).unwrap();
     assert!(m.snapshot().csr.geometric);
@@ -716,7 +1008,11 @@ fn astar_routes_over_a_constellation_equal_full_dijkstra() {
             let t = ids.iter().position(|x| *x == dst).unwrap();
             let r = m.find_route(&src, &dst, Metric::Latency).unwrap();
             let got = r.map(|r| r.total_latency_ms).unwrap_or(f64::INFINITY);
-            assert!(got == full[t] || (got - full[t]).abs() <= 1e-12 * got, "{got} vs {}", full[t]);
+            assert!(
+                got == full[t] || (got - full[t]).abs() <= 1e-12 * got,
+                "{got} vs {}",
+                full[t]
+            );
         }
     }
 }
@@ -751,8 +1047,10 @@ fn failed_propagation_leaves_the_mesh_unchanged() {
         }
     }
     let mut m = Mesh::new();
-    m.add_satellite("ok", Arc::new(Fixed([7000.0, 100.0, 0.0])), IslMode::Range).unwrap();
-    m.add_satellite("bad", Arc::new(Broken), IslMode::Range).unwrap();
+    m.add_satellite("ok", Arc::new(Fixed([7000.0, 100.0, 0.0])), IslMode::Range)
+        .unwrap();
+    m.add_satellite("bad", Arc::new(Broken), IslMode::Range)
+        .unwrap();
     m.update_topology(0.0).unwrap();
     assert_eq!(m.link_count(), 1);
     let e = m.update_topology(2000.0).unwrap_err();

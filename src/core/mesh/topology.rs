@@ -46,7 +46,12 @@ pub struct RangeRule {
 
 impl Default for RangeRule {
     fn default() -> Self {
-        RangeRule { max_range_km: 5000.0, grazing_margin_km: 80.0, bandwidth_mbps: 10_000.0, max_links_per_satellite: 0 }
+        RangeRule {
+            max_range_km: 5000.0,
+            grazing_margin_km: 80.0,
+            bandwidth_mbps: 10_000.0,
+            max_links_per_satellite: 0,
+        }
     }
 }
 
@@ -54,10 +59,16 @@ impl RangeRule {
     /// Checks every field, naming it on failure.
     pub fn validate(&self) -> Result<()> {
         if !(self.max_range_km.is_finite() && self.max_range_km > 0.0) {
-            return Err(Error::invalid_arg(format!("maxRangeKm must be a finite number > 0, got {}", self.max_range_km)));
+            return Err(Error::invalid_arg(format!(
+                "maxRangeKm must be a finite number > 0, got {}",
+                self.max_range_km
+            )));
         }
         if !(self.grazing_margin_km.is_finite() && self.grazing_margin_km >= 0.0) {
-            return Err(Error::invalid_arg(format!("grazingMarginKm must be a finite number ≥ 0, got {}", self.grazing_margin_km)));
+            return Err(Error::invalid_arg(format!(
+                "grazingMarginKm must be a finite number ≥ 0, got {}",
+                self.grazing_margin_km
+            )));
         }
         check_bandwidth("bandwidthMbps", self.bandwidth_mbps)
     }
@@ -79,7 +90,12 @@ pub struct GroundParams {
 
 impl Default for GroundParams {
     fn default() -> Self {
-        GroundParams { min_elevation_deg: 25.0, bandwidth_mbps: 1000.0, max_links: 0, relay: false }
+        GroundParams {
+            min_elevation_deg: 25.0,
+            bandwidth_mbps: 1000.0,
+            max_links: 0,
+            relay: false,
+        }
     }
 }
 
@@ -87,7 +103,10 @@ impl GroundParams {
     /// Checks every field, naming it on failure.
     pub fn validate(&self) -> Result<()> {
         if !(self.min_elevation_deg.is_finite() && (0.0..90.0).contains(&self.min_elevation_deg)) {
-            return Err(Error::invalid_arg(format!("minElevationDeg must be in [0, 90), got {}", self.min_elevation_deg)));
+            return Err(Error::invalid_arg(format!(
+                "minElevationDeg must be in [0, 90), got {}",
+                self.min_elevation_deg
+            )));
         }
         check_bandwidth("bandwidthMbps", self.bandwidth_mbps)
     }
@@ -101,7 +120,11 @@ struct CellGrid {
 
 impl CellGrid {
     fn key(cell: f64, p: Vec3) -> (i32, i32, i32) {
-        ((p[0] / cell).floor() as i32, (p[1] / cell).floor() as i32, (p[2] / cell).floor() as i32)
+        (
+            (p[0] / cell).floor() as i32,
+            (p[1] / cell).floor() as i32,
+            (p[2] / cell).floor() as i32,
+        )
     }
 
     fn new(cell: f64, points: &[Vec3]) -> CellGrid {
@@ -188,15 +211,25 @@ impl Mesh {
     /// unchanged when an orbit fails to propagate.
     pub fn update_topology(&mut self, t_ms: f64) -> Result<TopologyUpdate> {
         if !t_ms.is_finite() {
-            return Err(Error::invalid_arg(format!("time must be a valid date, got {t_ms}")));
+            return Err(Error::invalid_arg(format!(
+                "time must be a valid date, got {t_ms}"
+            )));
         }
         // 1. Positions (in parallel; all-or-nothing).
-        let movers: Vec<NodeIndex> = self.graph.node_indices().filter(|&n| self.graph[n].orbit.is_some()).collect();
+        let movers: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].orbit.is_some())
+            .collect();
         let positions: Vec<Result<Vec3>> = movers
             .par_iter()
             .map(|&n| {
                 let node = &self.graph[n];
-                node.orbit.as_ref().unwrap().position_ecef(t_ms).map_err(|e| Error::new(e.code, format!("node '{}': {}", node.id, e.message)))
+                node.orbit
+                    .as_ref()
+                    .unwrap()
+                    .position_ecef(t_ms)
+                    .map_err(|e| Error::new(e.code, format!("node '{}': {}", node.id, e.message)))
             })
             .collect();
         let mut pos = Vec::with_capacity(positions.len());
@@ -207,8 +240,13 @@ impl Mesh {
             self.graph[n].ecef = p;
         }
         // 2. Drop the links of the previous step; re-derive hand-made geometric latencies.
-        self.graph.retain_edges(|g, e| g[e].origin == LinkOrigin::Manual);
-        let manual: Vec<_> = self.graph.edge_indices().filter(|&e| self.graph[e].auto_latency).collect();
+        self.graph
+            .retain_edges(|g, e| g[e].origin == LinkOrigin::Manual);
+        let manual: Vec<_> = self
+            .graph
+            .edge_indices()
+            .filter(|&e| self.graph[e].auto_latency)
+            .collect();
         for e in manual {
             let (a, b) = self.graph.edge_endpoints(e).unwrap();
             let d = geo::distance(self.graph[a].ecef, self.graph[b].ecef);
@@ -247,7 +285,11 @@ impl Mesh {
 
     fn make_range_links(&mut self, clear_r: f64) -> usize {
         let rule = self.range_rule;
-        let sats: Vec<NodeIndex> = self.graph.node_indices().filter(|&n| self.graph[n].isl == IslMode::Range).collect();
+        let sats: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].isl == IslMode::Range)
+            .collect();
         if sats.len() < 2 {
             return 0;
         }
@@ -277,7 +319,8 @@ impl Mesh {
             cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut used = vec![0usize; pts.len()];
             cand.retain(|&(_, i, j)| {
-                let ok = used[i as usize] < rule.max_links_per_satellite && used[j as usize] < rule.max_links_per_satellite;
+                let ok = used[i as usize] < rule.max_links_per_satellite
+                    && used[j as usize] < rule.max_links_per_satellite;
                 if ok {
                     used[i as usize] += 1;
                     used[j as usize] += 1;
@@ -291,7 +334,13 @@ impl Mesh {
             if self.graph.find_edge(a, b).is_some() {
                 continue;
             }
-            let link = Link { bandwidth_mbps: rule.bandwidth_mbps, latency_ms: light_ms(d), auto_latency: true, up: true, origin: LinkOrigin::Isl };
+            let link = Link {
+                bandwidth_mbps: rule.bandwidth_mbps,
+                latency_ms: light_ms(d),
+                auto_latency: true,
+                up: true,
+                origin: LinkOrigin::Isl,
+            };
             self.graph.add_edge(a, b, link);
             n += 1;
         }
@@ -299,7 +348,11 @@ impl Mesh {
     }
 
     fn make_ground_links(&mut self, movers: &[NodeIndex], pos: &[Vec3]) -> usize {
-        let stations: Vec<NodeIndex> = self.graph.node_indices().filter(|&n| self.graph[n].ground.is_some()).collect();
+        let stations: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].ground.is_some())
+            .collect();
         if stations.is_empty() || movers.is_empty() {
             return 0;
         }
@@ -308,7 +361,11 @@ impl Mesh {
             .iter()
             .map(|&g| {
                 let node = &self.graph[g];
-                max_slant_range_km(geo::norm(node.ecef), r_sat, node.ground.unwrap().min_elevation_deg) + 1.0
+                max_slant_range_km(
+                    geo::norm(node.ecef),
+                    r_sat,
+                    node.ground.unwrap().min_elevation_deg,
+                ) + 1.0
             })
             .collect();
         let cell = reach.iter().copied().fold(1.0, f64::max);
@@ -344,7 +401,13 @@ impl Mesh {
                 if sat == g || self.graph.find_edge(g, sat).is_some() {
                     continue;
                 }
-                let link = Link { bandwidth_mbps: bw, latency_ms: light_ms(d), auto_latency: true, up: true, origin: LinkOrigin::Ground };
+                let link = Link {
+                    bandwidth_mbps: bw,
+                    latency_ms: light_ms(d),
+                    auto_latency: true,
+                    up: true,
+                    origin: LinkOrigin::Ground,
+                };
                 self.graph.add_edge(g, sat, link);
                 n += 1;
             }
@@ -355,7 +418,15 @@ impl Mesh {
     /// The route between `a` and `b` at `start_ms`, `start_ms + step_s`, … up to
     /// `start_ms + duration_s` inclusive. Runs on copies of the mesh (in parallel chunks
     /// of time), so the mesh itself is not moved.
-    pub fn route_series(&self, a: &str, b: &str, start_ms: f64, duration_s: f64, step_s: f64, metric: Metric) -> Result<RouteSeries> {
+    pub fn route_series(
+        &self,
+        a: &str,
+        b: &str,
+        start_ms: f64,
+        duration_s: f64,
+        step_s: f64,
+        metric: Metric,
+    ) -> Result<RouteSeries> {
         self.route_series_with_progress(a, b, start_ms, duration_s, step_s, metric, None)
     }
 
@@ -375,19 +446,29 @@ impl Mesh {
         let ia = self.index("source", a)?;
         let ib = self.index("destination", b)?;
         if !start_ms.is_finite() {
-            return Err(Error::invalid_arg(format!("start must be a valid date, got {start_ms}")));
+            return Err(Error::invalid_arg(format!(
+                "start must be a valid date, got {start_ms}"
+            )));
         }
         if !(duration_s.is_finite() && duration_s >= 0.0) {
-            return Err(Error::invalid_arg(format!("durationS must be a finite number ≥ 0, got {duration_s}")));
+            return Err(Error::invalid_arg(format!(
+                "durationS must be a finite number ≥ 0, got {duration_s}"
+            )));
         }
         if !(step_s.is_finite() && step_s > 0.0) {
-            return Err(Error::invalid_arg(format!("stepS must be a finite number > 0, got {step_s}")));
+            return Err(Error::invalid_arg(format!(
+                "stepS must be a finite number > 0, got {step_s}"
+            )));
         }
         let steps = (duration_s / step_s + 1e-9).floor() as usize + 1;
         if steps > MAX_SERIES_STEPS {
-            return Err(Error::invalid_arg(format!("durationS / stepS gives {steps} steps, more than {MAX_SERIES_STEPS}")));
+            return Err(Error::invalid_arg(format!(
+                "durationS / stepS gives {steps} steps, more than {MAX_SERIES_STEPS}"
+            )));
         }
-        let times: Vec<f64> = (0..steps).map(|k| start_ms + k as f64 * step_s * 1000.0).collect();
+        let times: Vec<f64> = (0..steps)
+            .map(|k| start_ms + k as f64 * step_s * 1000.0)
+            .collect();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let every = (steps / 100).max(1);
         let chunk = steps.div_ceil(rayon::current_num_threads().max(1)).max(1);
@@ -402,7 +483,11 @@ impl Mesh {
                     let snap = m.snapshot();
                     let (s, d) = (snap.index_of[ia.index()], snap.index_of[ib.index()]);
                     match routing::route(&snap.csr, s, d, metric) {
-                        Some(p) => out.push((p.latency_ms, p.hop_count() as u32, Some(p.nodes.iter().map(|&i| snap.nodes[i as usize]).collect()))),
+                        Some(p) => out.push((
+                            p.latency_ms,
+                            p.hop_count() as u32,
+                            Some(p.nodes.iter().map(|&i| snap.nodes[i as usize]).collect()),
+                        )),
                         None => out.push((f64::INFINITY, 0, None)),
                     }
                     if let Some(p) = progress {
@@ -415,7 +500,12 @@ impl Mesh {
                 Ok(out)
             })
             .collect();
-        let mut series = RouteSeries { times_ms: times.clone(), latency_ms: Vec::with_capacity(steps), hop_count: Vec::with_capacity(steps), changes: Vec::new() };
+        let mut series = RouteSeries {
+            times_ms: times.clone(),
+            latency_ms: Vec::with_capacity(steps),
+            hop_count: Vec::with_capacity(steps),
+            changes: Vec::new(),
+        };
         let mut prev: Option<Option<Vec<NodeIndex>>> = None;
         let mut k = 0;
         for part in parts {
@@ -424,7 +514,9 @@ impl Mesh {
                     series.changes.push(SeriesChange {
                         index: k,
                         time_ms: times[k],
-                        hops: path.as_ref().map(|p| p.iter().map(|&n| self.graph[n].id.clone()).collect()),
+                        hops: path
+                            .as_ref()
+                            .map(|p| p.iter().map(|&n| self.graph[n].id.clone()).collect()),
                         total_latency_ms: lat,
                     });
                 }

@@ -75,19 +75,35 @@ impl WalkerConfig {
             return Err(Error::invalid_arg(format!("a shell holds at most {MAX_SHELL_SATELLITES} satellites, got planes × satsPerPlane = {t}")));
         }
         if self.phasing >= self.planes {
-            return Err(Error::invalid_arg(format!("phasing must be in [0, planes − 1] = [0, {}], got {}", self.planes - 1, self.phasing)));
+            return Err(Error::invalid_arg(format!(
+                "phasing must be in [0, planes − 1] = [0, {}], got {}",
+                self.planes - 1,
+                self.phasing
+            )));
         }
         if !(self.altitude_km.is_finite() && self.altitude_km > 0.0) {
-            return Err(Error::invalid_arg(format!("altitudeKm must be a finite number > 0, got {}", self.altitude_km)));
+            return Err(Error::invalid_arg(format!(
+                "altitudeKm must be a finite number > 0, got {}",
+                self.altitude_km
+            )));
         }
         if !(self.inclination_deg.is_finite() && (0.0..=180.0).contains(&self.inclination_deg)) {
-            return Err(Error::invalid_arg(format!("inclinationDeg must be in [0, 180], got {}", self.inclination_deg)));
+            return Err(Error::invalid_arg(format!(
+                "inclinationDeg must be in [0, 180], got {}",
+                self.inclination_deg
+            )));
         }
         if !self.raan0_deg.is_finite() {
-            return Err(Error::invalid_arg(format!("raanDeg must be finite, got {}", self.raan0_deg)));
+            return Err(Error::invalid_arg(format!(
+                "raanDeg must be finite, got {}",
+                self.raan0_deg
+            )));
         }
         if !self.epoch_unix_ms.is_finite() {
-            return Err(Error::invalid_arg(format!("epoch must be a valid date, got {}", self.epoch_unix_ms)));
+            return Err(Error::invalid_arg(format!(
+                "epoch must be a valid date, got {}",
+                self.epoch_unix_ms
+            )));
         }
         check_bandwidth("islBandwidthMbps", self.isl_bandwidth_mbps)
     }
@@ -115,7 +131,9 @@ impl WalkerConfig {
                     inclination_deg: self.inclination_deg,
                     raan_deg: self.raan0_deg + p as f64 * spread / p_n,
                     arg_perigee_deg: 0.0,
-                    mean_anomaly_deg: (s as f64 * 360.0 / s_n + p as f64 * self.phasing as f64 * 360.0 / t).rem_euclid(360.0),
+                    mean_anomaly_deg: (s as f64 * 360.0 / s_n
+                        + p as f64 * self.phasing as f64 * 360.0 / t)
+                        .rem_euclid(360.0),
                     epoch_unix_ms: self.epoch_unix_ms,
                 });
             }
@@ -167,7 +185,10 @@ impl Mesh {
             for s in 0..cfg.sats_per_plane {
                 let id = cfg.node_id(p, s);
                 if self.has_node(&id) {
-                    return Err(Error::new(crate::core::error::Code::DuplicateNode, format!("nodeId '{id}' is already in the mesh")));
+                    return Err(Error::new(
+                        crate::core::error::Code::DuplicateNode,
+                        format!("nodeId '{id}' is already in the mesh"),
+                    ));
                 }
                 ids.push(id);
             }
@@ -179,8 +200,15 @@ impl Mesh {
         }
         if cfg.isl == IslMode::Grid {
             let at = |(p, s): (u32, u32)| handles[(p * cfg.sats_per_plane + s) as usize];
-            let grid_pairs = cfg.grid_pairs().into_iter().map(|(a, b)| (at(a), at(b))).collect();
-            self.shells.push(Shell { grid_pairs, bandwidth_mbps: cfg.isl_bandwidth_mbps });
+            let grid_pairs = cfg
+                .grid_pairs()
+                .into_iter()
+                .map(|(a, b)| (at(a), at(b)))
+                .collect();
+            self.shells.push(Shell {
+                grid_pairs,
+                bandwidth_mbps: cfg.isl_bandwidth_mbps,
+            });
         }
         // Links appear with the first time step: the mesh's current time, or the shell's epoch.
         let t = self.time_ms.unwrap_or(cfg.epoch_unix_ms);

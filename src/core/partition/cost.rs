@@ -50,7 +50,10 @@ pub fn link_out(p: &Problem, last: usize) -> (Option<Link>, bool) {
             if t == last {
                 (None, p.nodes[t].kind.in_space())
             } else {
-                (Some(p.links.between(p.nodes, last, t)), p.nodes[t].kind.in_space())
+                (
+                    Some(p.links.between(p.nodes, last, t)),
+                    p.nodes[t].kind.in_space(),
+                )
             }
         }
         Sink::Kind(k) => {
@@ -108,7 +111,11 @@ pub fn evaluate(p: &Problem, node_of_layer: &[usize]) -> Result<PlanCost> {
     if node_of_layer.len() != layers.len() {
         return Err(Error::new(
             Code::LengthMismatch,
-            format!("placement has {} entries for {} layers", node_of_layer.len(), layers.len()),
+            format!(
+                "placement has {} entries for {} layers",
+                node_of_layer.len(),
+                layers.len()
+            ),
         ));
     }
     // Split into runs; a node may run one run only.
@@ -116,7 +123,13 @@ pub fn evaluate(p: &Problem, node_of_layer: &[usize]) -> Result<PlanCost> {
     let mut used = vec![false; p.nodes.len()];
     for (i, &n) in node_of_layer.iter().enumerate() {
         if n >= p.nodes.len() {
-            return Err(Error::new(Code::UnknownNode, format!("layer '{}' is placed on node #{n}, which does not exist", layers[i].name)));
+            return Err(Error::new(
+                Code::UnknownNode,
+                format!(
+                    "layer '{}' is placed on node #{n}, which does not exist",
+                    layers[i].name
+                ),
+            ));
         }
         match runs.last_mut() {
             Some(r) if r.0 == n => r.2 = i + 1,
@@ -137,7 +150,8 @@ pub fn evaluate(p: &Problem, node_of_layer: &[usize]) -> Result<PlanCost> {
     }
     let mut stages = Vec::with_capacity(runs.len());
     let mut prev: Option<usize> = None;
-    let (mut latency, mut compute, mut transfer, mut moved, mut boundary, mut period) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0f64);
+    let (mut latency, mut compute, mut transfer, mut moved, mut boundary, mut period) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0f64);
     for &(n, start, end) in &runs {
         let node = &p.nodes[n];
         let memory_mb: f64 = layers[start..end].iter().map(|l| l.memory_mb()).sum();
@@ -172,19 +186,36 @@ pub fn evaluate(p: &Problem, node_of_layer: &[usize]) -> Result<PlanCost> {
         moved += h.mb;
         boundary += h.boundary_mb;
         period = period.max(c).max(h.serialize_ms);
-        stages.push(StageCost { node: n, start, end, compute_ms: c, transfer_in: h, memory_mb });
+        stages.push(StageCost {
+            node: n,
+            start,
+            end,
+            compute_ms: c,
+            transfer_in: h,
+            memory_mb,
+        });
         prev = Some(n);
     }
     let last = prev.expect("at least one layer");
     let (link, sink_space) = link_out(p, last);
-    let out = hop(link, p.profile.boundary_mb(layers.len()), p.nodes[last].kind.in_space(), sink_space).ok_or_else(|| {
+    let out = hop(
+        link,
+        p.profile.boundary_mb(layers.len()),
+        p.nodes[last].kind.in_space(),
+        sink_space,
+    )
+    .ok_or_else(|| {
         let to = match p.endpoints.output {
             Sink::Node(t) => format!("node '{}'", p.nodes[t].id),
             Sink::Kind(k) => format!("a {} node", kind_name(k)),
         };
         Error::new(
             Code::InvalidPlacement,
-            format!("the output of '{}' cannot reach {to}: the link from '{}' has 0 bandwidth", layers[layers.len() - 1].name, p.nodes[last].id),
+            format!(
+                "the output of '{}' cannot reach {to}: the link from '{}' has 0 bandwidth",
+                layers[layers.len() - 1].name,
+                p.nodes[last].id
+            ),
         )
     })?;
     latency += out.time_ms;

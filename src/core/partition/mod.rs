@@ -24,6 +24,7 @@ mod tests;
 
 pub use cost::{evaluate, PlanCost, StageCost};
 pub use model::{
-    Endpoints, Layer, LayerSpec, Link, LinkModel, Node, NodeKind, Problem, Profile, RoundTrip, Sink, TransformerSpec,
+    Endpoints, Layer, LayerSpec, Link, LinkModel, Node, NodeKind, Problem, Profile, RoundTrip,
+    Sink, TransformerSpec,
 };
 pub use solve::{optimize, optimize_with_limit, Objective, Plan, MAX_STATES};

@@ -13,7 +13,10 @@ pub const DEFAULT_INPUT_MB: f64 = 1.0;
 /// Fails with `ERR_NON_FINITE` for NaN/±Inf and `ERR_INVALID_ARG` for a negative value.
 pub(crate) fn check_size(what: &str, v: f64) -> Result<()> {
     if !v.is_finite() {
-        return Err(Error::new(Code::NonFinite, format!("{what} must be a finite number, got {v}")));
+        return Err(Error::new(
+            Code::NonFinite,
+            format!("{what} must be a finite number, got {v}"),
+        ));
     }
     if v < 0.0 {
         return Err(Error::invalid_arg(format!("{what} must be >= 0, got {v}")));
@@ -37,7 +40,12 @@ pub enum NodeKind {
 
 impl NodeKind {
     /// Every kind, in table order.
-    pub const ALL: [NodeKind; 4] = [NodeKind::Satellite, NodeKind::Relay, NodeKind::Ground, NodeKind::Edge];
+    pub const ALL: [NodeKind; 4] = [
+        NodeKind::Satellite,
+        NodeKind::Relay,
+        NodeKind::Ground,
+        NodeKind::Edge,
+    ];
 
     /// Row/column in the default link table.
     pub fn index(self) -> usize {
@@ -108,7 +116,11 @@ pub struct Profile {
 
 impl Profile {
     /// Validates layers: at least one, unique names, sizes finite and >= 0.
-    pub fn new(name: impl Into<String>, specs: Vec<LayerSpec>, input_mb: Option<f64>) -> Result<Profile> {
+    pub fn new(
+        name: impl Into<String>,
+        specs: Vec<LayerSpec>,
+        input_mb: Option<f64>,
+    ) -> Result<Profile> {
         if specs.is_empty() {
             return Err(Error::invalid_arg("layers must hold at least one layer"));
         }
@@ -119,7 +131,10 @@ impl Profile {
         let mut layers = Vec::with_capacity(specs.len());
         for (i, s) in specs.into_iter().enumerate() {
             if !seen.insert(s.name.clone()) {
-                return Err(Error::invalid_arg(format!("layers[{i}].name '{}' is used by an earlier layer (names must be unique)", s.name)));
+                return Err(Error::invalid_arg(format!(
+                    "layers[{i}].name '{}' is used by an earlier layer (names must be unique)",
+                    s.name
+                )));
             }
             check_size(&format!("layers[{i}].paramsMb"), s.params_mb)?;
             check_size(&format!("layers[{i}].flops"), s.flops)?;
@@ -128,9 +143,19 @@ impl Profile {
             let workspace_mb = s.workspace_mb.unwrap_or(0.0);
             check_size(&format!("layers[{i}].workspaceMb"), workspace_mb)?;
             prev = activation_mb;
-            layers.push(Layer { name: s.name, params_mb: s.params_mb, flops: s.flops, activation_mb, workspace_mb });
+            layers.push(Layer {
+                name: s.name,
+                params_mb: s.params_mb,
+                flops: s.flops,
+                activation_mb,
+                workspace_mb,
+            });
         }
-        Ok(Profile { name: name.into(), layers, input_mb })
+        Ok(Profile {
+            name: name.into(),
+            layers,
+            input_mb,
+        })
     }
 
     /// Sum of the layers' parameter memory, MB.
@@ -168,7 +193,15 @@ impl Profile {
     /// - output head: h·V parameters, 2·s·h·V flops, output s·V·a (the logits);
     /// - input: s token ids of 4 bytes.
     pub fn transformer(spec: &TransformerSpec) -> Result<Profile> {
-        let TransformerSpec { num_layers, hidden_size, vocab_size, sequence_length, bytes_per_param, bytes_per_activation, .. } = *spec;
+        let TransformerSpec {
+            num_layers,
+            hidden_size,
+            vocab_size,
+            sequence_length,
+            bytes_per_param,
+            bytes_per_activation,
+            ..
+        } = *spec;
         for (what, v) in [
             ("numLayers", num_layers),
             ("hiddenSize", hidden_size),
@@ -176,15 +209,24 @@ impl Profile {
             ("sequenceLength", sequence_length),
         ] {
             if !(v.is_finite() && v.fract() == 0.0 && (1.0..=1e7).contains(&v)) {
-                return Err(Error::invalid_arg(format!("{what} must be an integer from 1 to 10^7, got {v}")));
+                return Err(Error::invalid_arg(format!(
+                    "{what} must be an integer from 1 to 10^7, got {v}"
+                )));
             }
         }
         if num_layers > 100_000.0 {
-            return Err(Error::invalid_arg(format!("numLayers must be at most 100000, got {num_layers}")));
+            return Err(Error::invalid_arg(format!(
+                "numLayers must be at most 100000, got {num_layers}"
+            )));
         }
-        for (what, v) in [("bytesPerParam", bytes_per_param), ("bytesPerActivation", bytes_per_activation)] {
+        for (what, v) in [
+            ("bytesPerParam", bytes_per_param),
+            ("bytesPerActivation", bytes_per_activation),
+        ] {
             if !(v.is_finite() && v > 0.0 && v <= 64.0) {
-                return Err(Error::invalid_arg(format!("{what} must be a number in (0, 64], got {v}")));
+                return Err(Error::invalid_arg(format!(
+                    "{what} must be a number in (0, 64], got {v}"
+                )));
             }
         }
         let (h, s, v) = (hidden_size, sequence_length, vocab_size);
@@ -200,8 +242,18 @@ impl Profile {
         let mut layers = Vec::with_capacity(2 * num_layers as usize + 2);
         layers.push(spec_of("embedding".into(), v * h, s * h, s * h));
         for i in 0..num_layers as usize {
-            layers.push(spec_of(format!("layer_{i}_attention"), 4.0 * h * h, 8.0 * s * h * h + 4.0 * s * s * h, s * h));
-            layers.push(spec_of(format!("layer_{i}_ffn"), 8.0 * h * h, 16.0 * s * h * h, s * h));
+            layers.push(spec_of(
+                format!("layer_{i}_attention"),
+                4.0 * h * h,
+                8.0 * s * h * h + 4.0 * s * s * h,
+                s * h,
+            ));
+            layers.push(spec_of(
+                format!("layer_{i}_ffn"),
+                8.0 * h * h,
+                16.0 * s * h * h,
+                s * h,
+            ));
         }
         layers.push(spec_of("output".into(), h * v, 2.0 * s * h * v, s * v));
         Profile::new(spec.name.clone(), layers, Some(s * 4.0 / MB))
@@ -248,14 +300,26 @@ pub struct Node {
 
 impl Node {
     /// Validates: memory finite >= 0, compute finite > 0.
-    pub fn new(id: impl Into<String>, kind: NodeKind, memory_gb: f64, compute_tflops: f64) -> Result<Node> {
+    pub fn new(
+        id: impl Into<String>,
+        kind: NodeKind,
+        memory_gb: f64,
+        compute_tflops: f64,
+    ) -> Result<Node> {
         let id = id.into();
         check_size(&format!("node '{id}' memoryGb"), memory_gb)?;
         check_size(&format!("node '{id}' computeTflops"), compute_tflops)?;
         if compute_tflops <= 0.0 {
-            return Err(Error::invalid_arg(format!("node '{id}' computeTflops must be > 0, got {compute_tflops}")));
+            return Err(Error::invalid_arg(format!(
+                "node '{id}' computeTflops must be > 0, got {compute_tflops}"
+            )));
         }
-        Ok(Node { id, kind, memory_mb: memory_gb * 1000.0, compute_tflops })
+        Ok(Node {
+            id,
+            kind,
+            memory_mb: memory_gb * 1000.0,
+            compute_tflops,
+        })
     }
 
     /// Milliseconds to run `flops` on this node.
@@ -282,10 +346,15 @@ impl Link {
     /// Validates: bandwidth >= 0 (may be +Infinity), latency finite >= 0.
     pub fn new(bandwidth_mbps: f64, latency_ms: f64, what: &str) -> Result<Link> {
         if bandwidth_mbps.is_nan() || bandwidth_mbps < 0.0 {
-            return Err(Error::invalid_arg(format!("{what}.bandwidthMbps must be >= 0, got {bandwidth_mbps}")));
+            return Err(Error::invalid_arg(format!(
+                "{what}.bandwidthMbps must be >= 0, got {bandwidth_mbps}"
+            )));
         }
         check_size(&format!("{what}.latencyMs"), latency_ms)?;
-        Ok(Link { bandwidth_mbps, latency_ms })
+        Ok(Link {
+            bandwidth_mbps,
+            latency_ms,
+        })
     }
 
     /// False for a 0-bandwidth link.
@@ -309,7 +378,10 @@ impl Link {
 }
 
 const fn l(bandwidth_mbps: f64, latency_ms: f64) -> Link {
-    Link { bandwidth_mbps, latency_ms }
+    Link {
+        bandwidth_mbps,
+        latency_ms,
+    }
 }
 
 /// The default link from kind `row` to kind `col` (order: satellite, relay, ground, edge).
@@ -322,10 +394,30 @@ const fn l(bandwidth_mbps: f64, latency_ms: f64) -> Link {
 /// - ground↔ground: 10,000 Mbps, 5 ms; ground↔edge and edge↔edge: 1,000 Mbps, 5 ms.
 pub const DEFAULT_LINKS: [[Link; 4]; 4] = [
     // to:  satellite          relay              ground             edge
-    [l(1000.0, 3.3), l(1000.0, 120.0), l(200.0, 1.8), l(200.0, 1.8)],       // from satellite
-    [l(1000.0, 120.0), l(1000.0, 120.0), l(600.0, 120.0), l(600.0, 120.0)], // from relay
-    [l(100.0, 1.8), l(300.0, 120.0), l(10000.0, 5.0), l(1000.0, 5.0)],      // from ground
-    [l(100.0, 1.8), l(300.0, 120.0), l(1000.0, 5.0), l(1000.0, 5.0)],       // from edge
+    [
+        l(1000.0, 3.3),
+        l(1000.0, 120.0),
+        l(200.0, 1.8),
+        l(200.0, 1.8),
+    ], // from satellite
+    [
+        l(1000.0, 120.0),
+        l(1000.0, 120.0),
+        l(600.0, 120.0),
+        l(600.0, 120.0),
+    ], // from relay
+    [
+        l(100.0, 1.8),
+        l(300.0, 120.0),
+        l(10000.0, 5.0),
+        l(1000.0, 5.0),
+    ], // from ground
+    [
+        l(100.0, 1.8),
+        l(300.0, 120.0),
+        l(1000.0, 5.0),
+        l(1000.0, 5.0),
+    ], // from edge
 ];
 
 /// Links between kinds (defaults overridable per ordered pair of kinds) and per ordered
@@ -338,7 +430,10 @@ pub struct LinkModel {
 
 impl Default for LinkModel {
     fn default() -> Self {
-        LinkModel { kinds: DEFAULT_LINKS, pairs: HashMap::new() }
+        LinkModel {
+            kinds: DEFAULT_LINKS,
+            pairs: HashMap::new(),
+        }
     }
 }
 
@@ -374,8 +469,14 @@ impl Endpoints {
     /// Defaults: input on the first satellite in the list (else the first node); output
     /// on the ground.
     pub fn default_for(nodes: &[Node]) -> Endpoints {
-        let input = nodes.iter().position(|n| n.kind == NodeKind::Satellite).unwrap_or(0);
-        Endpoints { input, output: Sink::Kind(NodeKind::Ground) }
+        let input = nodes
+            .iter()
+            .position(|n| n.kind == NodeKind::Satellite)
+            .unwrap_or(0);
+        Endpoints {
+            input,
+            output: Sink::Kind(NodeKind::Ground),
+        }
     }
 }
 
@@ -391,24 +492,42 @@ pub struct Problem<'a> {
 impl<'a> Problem<'a> {
     /// Checks node ids are unique (`ERR_DUPLICATE_NODE`), there is at least one node, and
     /// the endpoints and link overrides name existing nodes.
-    pub fn new(profile: &'a Profile, nodes: &'a [Node], links: &'a LinkModel, endpoints: Endpoints) -> Result<Problem<'a>> {
+    pub fn new(
+        profile: &'a Profile,
+        nodes: &'a [Node],
+        links: &'a LinkModel,
+        endpoints: Endpoints,
+    ) -> Result<Problem<'a>> {
         if nodes.is_empty() {
             return Err(Error::invalid_arg("nodes must hold at least one node"));
         }
         let mut seen = HashSet::with_capacity(nodes.len());
         for n in nodes {
             if !seen.insert(n.id.as_str()) {
-                return Err(Error::new(Code::DuplicateNode, format!("node id '{}' appears twice in nodes", n.id)));
+                return Err(Error::new(
+                    Code::DuplicateNode,
+                    format!("node id '{}' appears twice in nodes", n.id),
+                ));
             }
         }
         let ok = |i: usize| i < nodes.len();
         if !ok(endpoints.input) || matches!(endpoints.output, Sink::Node(i) if !ok(i)) {
-            return Err(Error::new(Code::UnknownNode, "input or output node is not in nodes"));
+            return Err(Error::new(
+                Code::UnknownNode,
+                "input or output node is not in nodes",
+            ));
         }
         if links.pairs.keys().any(|&(a, b)| !ok(a) || !ok(b) || a == b) {
-            return Err(Error::invalid_arg("a link override names an unknown node or the same node twice"));
+            return Err(Error::invalid_arg(
+                "a link override names an unknown node or the same node twice",
+            ));
         }
-        Ok(Problem { profile, nodes, links, endpoints })
+        Ok(Problem {
+            profile,
+            nodes,
+            links,
+            endpoints,
+        })
     }
 }
 
@@ -424,16 +543,29 @@ pub struct RoundTrip {
 
 impl RoundTrip {
     /// Validates: altitude and overhead finite >= 0, bandwidths finite > 0.
-    pub fn new(orbit_altitude_km: f64, uplink_mbps: f64, downlink_mbps: f64, processing_overhead_ms: f64) -> Result<RoundTrip> {
+    pub fn new(
+        orbit_altitude_km: f64,
+        uplink_mbps: f64,
+        downlink_mbps: f64,
+        processing_overhead_ms: f64,
+    ) -> Result<RoundTrip> {
         check_size("orbitAltitudeKm", orbit_altitude_km)?;
         check_size("processingOverheadMs", processing_overhead_ms)?;
-        for (what, v) in [("uplinkBandwidthMbps", uplink_mbps), ("downlinkBandwidthMbps", downlink_mbps)] {
+        for (what, v) in [
+            ("uplinkBandwidthMbps", uplink_mbps),
+            ("downlinkBandwidthMbps", downlink_mbps),
+        ] {
             check_size(what, v)?;
             if v == 0.0 {
                 return Err(Error::invalid_arg(format!("{what} must be > 0, got 0")));
             }
         }
-        Ok(RoundTrip { orbit_altitude_km, uplink_mbps, downlink_mbps, processing_overhead_ms })
+        Ok(RoundTrip {
+            orbit_altitude_km,
+            uplink_mbps,
+            downlink_mbps,
+            processing_overhead_ms,
+        })
     }
     /// One-way propagation delay straight up, ms (c = 299,792.458 km/s).
     pub fn propagation_ms(&self) -> f64 {
@@ -442,10 +574,19 @@ impl RoundTrip {
     /// Serialization time of `bytes` on the uplink or downlink, ms.
     pub fn transfer_ms(&self, bytes: f64, uplink: bool) -> Result<f64> {
         check_size("bytes", bytes)?;
-        Ok(bytes * 8.0 / ((if uplink { self.uplink_mbps } else { self.downlink_mbps }) * 1e6) * 1000.0)
+        Ok(bytes * 8.0
+            / ((if uplink {
+                self.uplink_mbps
+            } else {
+                self.downlink_mbps
+            }) * 1e6)
+            * 1000.0)
     }
     /// Uplink + downlink transfer + 2 propagation delays + 2 processing overheads, ms.
     pub fn round_trip_ms(&self, uplink_bytes: f64, downlink_bytes: f64) -> Result<f64> {
-        Ok(self.transfer_ms(uplink_bytes, true)? + self.transfer_ms(downlink_bytes, false)? + 2.0 * self.propagation_ms() + 2.0 * self.processing_overhead_ms)
+        Ok(self.transfer_ms(uplink_bytes, true)?
+            + self.transfer_ms(downlink_bytes, false)?
+            + 2.0 * self.propagation_ms()
+            + 2.0 * self.processing_overhead_ms)
     }
 }

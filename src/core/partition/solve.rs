@@ -148,7 +148,13 @@ impl<'a, 'p> Ctx<'a, 'p> {
             let c = if special[i] {
                 None
             } else {
-                by_key.get(&(node.kind, node.memory_mb.to_bits(), node.compute_tflops.to_bits())).copied()
+                by_key
+                    .get(&(
+                        node.kind,
+                        node.memory_mb.to_bits(),
+                        node.compute_tflops.to_bits(),
+                    ))
+                    .copied()
             };
             let c = match c {
                 Some(c) => {
@@ -156,10 +162,21 @@ impl<'a, 'p> Ctx<'a, 'p> {
                     c
                 }
                 None => {
-                    classes.push(Class { kind: node.kind, memory_mb: node.memory_mb, nodes: vec![i] });
+                    classes.push(Class {
+                        kind: node.kind,
+                        memory_mb: node.memory_mb,
+                        nodes: vec![i],
+                    });
                     let c = classes.len() - 1;
                     if !special[i] {
-                        by_key.insert((node.kind, node.memory_mb.to_bits(), node.compute_tflops.to_bits()), c);
+                        by_key.insert(
+                            (
+                                node.kind,
+                                node.memory_mb.to_bits(),
+                                node.compute_tflops.to_bits(),
+                            ),
+                            c,
+                        );
                     }
                     c
                 }
@@ -208,7 +225,12 @@ impl<'a, 'p> Ctx<'a, 'p> {
                 };
             }
         }
-        Ctx { p, classes, reach, link }
+        Ctx {
+            p,
+            classes,
+            reach,
+            link,
+        }
     }
 
     fn k(&self) -> usize {
@@ -226,13 +248,23 @@ impl<'a, 'p> Ctx<'a, 'p> {
 
     /// Hop from `a` (class, or K = input) to class `b` at boundary `i`.
     fn hop_in(&self, a: usize, b: usize, i: usize) -> Option<Hop> {
-        hop(self.link[a][b], self.p.profile.boundary_mb(i), self.space(a), self.space(b))
+        hop(
+            self.link[a][b],
+            self.p.profile.boundary_mb(i),
+            self.space(a),
+            self.space(b),
+        )
     }
 
     fn hop_out(&self, a: usize) -> Option<Hop> {
         let rep = self.classes[a].nodes[0];
         let (link, sink_space) = link_out(self.p, rep);
-        hop(link, self.p.profile.boundary_mb(self.p.profile.layers.len()), self.space(a), sink_space)
+        hop(
+            link,
+            self.p.profile.boundary_mb(self.p.profile.layers.len()),
+            self.space(a),
+            sink_space,
+        )
     }
 
     fn comp_ms(&self, b: usize, flops: f64) -> f64 {
@@ -304,7 +336,9 @@ fn relax(ctx: &Ctx, mode: Mode, cap: f64) -> Relaxed {
                 if is_inf(hb[b]) || (a < k && !ctx.may_follow(a, b)) {
                     continue;
                 }
-                let Some(hp) = ctx.hop_in(a, b, i) else { continue };
+                let Some(hp) = ctx.hop_in(a, b, i) else {
+                    continue;
+                };
                 if hp.serialize_ms > cap {
                     continue;
                 }
@@ -370,16 +404,36 @@ struct Label {
 
 /// Exact search with node counts. `Ok(None)`: no plan; also returns how far any partial
 /// plan got and the number of states expanded.
-fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<(Option<ClassStages>, usize, usize)> {
+fn search(
+    ctx: &Ctx,
+    mode: Mode,
+    cap: f64,
+    r: &Relaxed,
+    limit: usize,
+) -> Result<(Option<ClassStages>, usize, usize)> {
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let layers = &ctx.p.profile.layers;
-    let counts: Vec<u16> = ctx.classes.iter().map(|c| c.nodes.len().min(u16::MAX as usize) as u16).collect();
-    let mut labels: Vec<Label> = vec![Label { pos: 0, class: k as u32, parent: u32::MAX, g: (0.0, 0.0), dead: false }];
+    let counts: Vec<u16> = ctx
+        .classes
+        .iter()
+        .map(|c| c.nodes.len().min(u16::MAX as usize) as u16)
+        .collect();
+    let mut labels: Vec<Label> = vec![Label {
+        pos: 0,
+        class: k as u32,
+        parent: u32::MAX,
+        g: (0.0, 0.0),
+        dead: false,
+    }];
     let mut used: Vec<u16> = vec![0; k];
     let mut buckets: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut heap = BinaryHeap::new();
-    heap.push(Item { f: r.at(0, k), pos: 0, idx: 0 });
+    heap.push(Item {
+        f: r.at(0, k),
+        pos: 0,
+        idx: 0,
+    });
     let mut furthest = 0usize;
     let mut expanded = 0usize;
     let mut u = vec![0u16; k];
@@ -392,7 +446,11 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<
         suffix_flops[i] = suffix_flops[i + 1] + layers[i].flops;
         suffix_mem[i] = suffix_mem[i + 1] + layers[i].memory_mb();
     }
-    let speed: Vec<f64> = ctx.classes.iter().map(|c| ctx.p.nodes[c.nodes[0]].compute_tflops * 1e9).collect();
+    let speed: Vec<f64> = ctx
+        .classes
+        .iter()
+        .map(|c| ctx.p.nodes[c.nodes[0]].compute_tflops * 1e9)
+        .collect();
     // In bottleneck mode every finished plan costs at least the current frontier value
     // `fcur`, so partial costs below it are equivalent: compare max(g, fcur).
     let mut fcur = 0.0f64;
@@ -402,7 +460,13 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<
         if mode == Mode::Period {
             fcur = fcur.max(fpop.0);
         }
-        let eff = |g: Key| if mode == Mode::Period { (g.0.max(fcur), 0.0) } else { g };
+        let eff = |g: Key| {
+            if mode == Mode::Period {
+                (g.0.max(fcur), 0.0)
+            } else {
+                g
+            }
+        };
         let lab = &labels[idx as usize];
         if lab.dead {
             continue;
@@ -414,7 +478,11 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<
             let mut x = idx as usize;
             while labels[x].parent != u32::MAX {
                 let par = labels[x].parent as usize;
-                st.push((labels[x].class as usize, labels[par].pos as usize, labels[x].pos as usize));
+                st.push((
+                    labels[x].class as usize,
+                    labels[par].pos as usize,
+                    labels[x].pos as usize,
+                ));
                 x = par;
             }
             st.reverse();
@@ -427,7 +495,9 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<
             if ub >= counts[b] {
                 continue;
             }
-            let Some(hp) = ctx.hop_in(a, b, i) else { continue };
+            let Some(hp) = ctx.hop_in(a, b, i) else {
+                continue;
+            };
             if hp.serialize_ms > cap {
                 continue;
             }
@@ -497,19 +567,35 @@ fn search(ctx: &Ctx, mode: Mode, cap: f64, r: &Relaxed, limit: usize) -> Result<
                 });
                 let n = labels.len() as u32;
                 bucket.push(n);
-                labels.push(Label { pos: j as u32, class: b as u32, parent: idx, g: g2, dead: false });
+                labels.push(Label {
+                    pos: j as u32,
+                    class: b as u32,
+                    parent: idx,
+                    g: g2,
+                    dead: false,
+                });
                 used.extend_from_slice(&u);
                 let mut f = if j == l { g2 } else { mode.combine(g2, rest) };
                 if mode == Mode::Period {
                     f.0 = f.0.max(bound);
                 }
-                heap.push(Item { f, pos: j as u32, idx: n });
+                heap.push(Item {
+                    f,
+                    pos: j as u32,
+                    idx: n,
+                });
                 if labels.len() > limit {
                     let what = match mode {
-                        Mode::Latency if cap.is_finite() => format!("the latency at the optimal period {cap} ms is at least {lower} ms"),
+                        Mode::Latency if cap.is_finite() => format!(
+                            "the latency at the optimal period {cap} ms is at least {lower} ms"
+                        ),
                         Mode::Latency => format!("the optimal latency is at least {lower} ms"),
-                        Mode::Bytes => format!("the optimal space-ground traffic is at least {lower} MB"),
-                        Mode::Period => format!("the optimal pipeline period is at least {lower} ms"),
+                        Mode::Bytes => {
+                            format!("the optimal space-ground traffic is at least {lower} MB")
+                        }
+                        Mode::Period => {
+                            format!("the optimal pipeline period is at least {lower} ms")
+                        }
                     };
                     return Err(Error::new(
                         Code::SearchLimit,
@@ -582,7 +668,10 @@ fn precheck(p: &Problem) -> Result<()> {
     if !fits(need, total) {
         return Err(Error::new(
             Code::Infeasible,
-            format!("the whole model needs {need} MB but all {} nodes together hold {total} MB", p.nodes.len()),
+            format!(
+                "the whole model needs {need} MB but all {} nodes together hold {total} MB",
+                p.nodes.len()
+            ),
         ));
     }
     Ok(())
@@ -628,7 +717,11 @@ fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64, limit: usize) -> Result<(ClassSta
     for &(c, _, _) in &plan {
         uses[c] += 1;
     }
-    if uses.iter().zip(&ctx.classes).all(|(u, c)| *u <= c.nodes.len()) {
+    if uses
+        .iter()
+        .zip(&ctx.classes)
+        .all(|(u, c)| *u <= c.nodes.len())
+    {
         return Ok((plan, 0));
     }
     match search(ctx, mode, cap, &r, limit)? {
@@ -668,7 +761,12 @@ pub fn optimize_with_limit(p: &Problem, objective: Objective, limit: usize) -> R
         placement[s..e].iter_mut().for_each(|x| *x = node);
     }
     let cost = evaluate(p, &placement)?;
-    Ok(Plan { objective, placement, cost, states_expanded: expanded })
+    Ok(Plan {
+        objective,
+        placement,
+        cost,
+        states_expanded: expanded,
+    })
 }
 
 /// The period of class stages computed exactly as the search computes it.
@@ -685,5 +783,9 @@ fn period_of(ctx: &Ctx, st: &ClassStages) -> f64 {
         period = period.max(hp.serialize_ms).max(ctx.comp_ms(b, flops));
         a = b;
     }
-    period.max(ctx.hop_out(a).expect("plan reaches the output").serialize_ms)
+    period.max(
+        ctx.hop_out(a)
+            .expect("plan reaches the output")
+            .serialize_ms,
+    )
 }

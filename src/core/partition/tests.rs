@@ -8,12 +8,24 @@ use crate::core::error::Code;
 use crate::core::rng::Rng;
 
 fn layer(name: &str, params_mb: f64, flops: f64, activation_mb: Option<f64>) -> LayerSpec {
-    LayerSpec { name: name.into(), params_mb, flops, activation_mb, workspace_mb: None }
+    LayerSpec {
+        name: name.into(),
+        params_mb,
+        flops,
+        activation_mb,
+        workspace_mb: None,
+    }
 }
 
 /// Independent pricing of a placement (written from the model's definition, not from
 /// `cost.rs`): returns (latency, boundary MB, period) or None if not allowed.
-fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoints, place: &[usize]) -> Option<(f64, f64, f64)> {
+fn brute_cost(
+    profile: &Profile,
+    nodes: &[Node],
+    links: &LinkModel,
+    ep: Endpoints,
+    place: &[usize],
+) -> Option<(f64, f64, f64)> {
     let l = place.len();
     // Contiguity: a node never reappears after another node.
     let mut seen = vec![false; nodes.len()];
@@ -39,15 +51,29 @@ fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoint
         }
     }
     let link = |a: usize, b: usize| -> Link {
-        *links.pairs.get(&(a, b)).unwrap_or(&links.kinds[nodes[a].kind.index()][nodes[b].kind.index()])
+        *links
+            .pairs
+            .get(&(a, b))
+            .unwrap_or(&links.kinds[nodes[a].kind.index()][nodes[b].kind.index()])
     };
     let space = |k: NodeKind| matches!(k, NodeKind::Satellite | NodeKind::Relay);
     let (mut lat, mut bytes, mut period) = (0.0, 0.0, 0.0f64);
-    let xfer = |lk: Link, mb: f64, from: NodeKind, to: NodeKind, lat: &mut f64, bytes: &mut f64, period: &mut f64| -> bool {
+    let xfer = |lk: Link,
+                mb: f64,
+                from: NodeKind,
+                to: NodeKind,
+                lat: &mut f64,
+                bytes: &mut f64,
+                period: &mut f64|
+     -> bool {
         if lk.bandwidth_mbps <= 0.0 {
             return false;
         }
-        let ser = if mb == 0.0 || lk.bandwidth_mbps.is_infinite() { 0.0 } else { mb * 8.0 / lk.bandwidth_mbps * 1000.0 };
+        let ser = if mb == 0.0 || lk.bandwidth_mbps.is_infinite() {
+            0.0
+        } else {
+            mb * 8.0 / lk.bandwidth_mbps * 1000.0
+        };
         *lat += lk.latency_ms + ser;
         *period = period.max(ser);
         if space(from) != space(to) {
@@ -66,8 +92,20 @@ fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoint
             j += 1;
         }
         if prev != n {
-            let mb = if i == 0 { profile.input_mb } else { profile.layers[i - 1].activation_mb };
-            if !xfer(link(prev, n), mb, nodes[prev].kind, nodes[n].kind, &mut lat, &mut bytes, &mut period) {
+            let mb = if i == 0 {
+                profile.input_mb
+            } else {
+                profile.layers[i - 1].activation_mb
+            };
+            if !xfer(
+                link(prev, n),
+                mb,
+                nodes[prev].kind,
+                nodes[n].kind,
+                &mut lat,
+                &mut bytes,
+                &mut period,
+            ) {
                 return None;
             }
         }
@@ -80,13 +118,29 @@ fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoint
     let out_mb = profile.layers[l - 1].activation_mb;
     match ep.output {
         Sink::Node(t) if t != prev => {
-            if !xfer(link(prev, t), out_mb, nodes[prev].kind, nodes[t].kind, &mut lat, &mut bytes, &mut period) {
+            if !xfer(
+                link(prev, t),
+                out_mb,
+                nodes[prev].kind,
+                nodes[t].kind,
+                &mut lat,
+                &mut bytes,
+                &mut period,
+            ) {
                 return None;
             }
         }
         Sink::Kind(k) if k != nodes[prev].kind => {
             let lk = links.kinds[nodes[prev].kind.index()][k.index()];
-            if !xfer(lk, out_mb, nodes[prev].kind, k, &mut lat, &mut bytes, &mut period) {
+            if !xfer(
+                lk,
+                out_mb,
+                nodes[prev].kind,
+                k,
+                &mut lat,
+                &mut bytes,
+                &mut period,
+            ) {
                 return None;
             }
         }
@@ -96,7 +150,12 @@ fn brute_cost(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoint
 }
 
 /// Every placement (node per layer, N^L of them) through `brute_cost`.
-fn all_costs(profile: &Profile, nodes: &[Node], links: &LinkModel, ep: Endpoints) -> Vec<(f64, f64, f64)> {
+fn all_costs(
+    profile: &Profile,
+    nodes: &[Node],
+    links: &LinkModel,
+    ep: Endpoints,
+) -> Vec<(f64, f64, f64)> {
     let l = profile.layers.len();
     let n = nodes.len();
     let mut out = Vec::new();
@@ -158,17 +217,30 @@ fn random_instance(r: &mut Rng) -> (Profile, Vec<Node>, LinkModel, Endpoints) {
                 &format!("l{i}"),
                 (1 + r.below(4)) as f64,
                 (r.below(5) as f64) * 1e9,
-                if r.bernoulli(0.8) { Some(r.below(6) as f64) } else { None },
+                if r.bernoulli(0.8) {
+                    Some(r.below(6) as f64)
+                } else {
+                    None
+                },
             )
         })
         .collect();
     let profile = Profile::new("m", specs, Some(r.below(12) as f64)).unwrap();
     let n = 1 + r.below(4) as usize;
     // Few distinct node shapes, so identical nodes (classes with counts) are common.
-    let kinds = [NodeKind::Satellite, NodeKind::Ground, NodeKind::Relay, NodeKind::Edge];
+    let kinds = [
+        NodeKind::Satellite,
+        NodeKind::Ground,
+        NodeKind::Relay,
+        NodeKind::Edge,
+    ];
     let nodes: Vec<Node> = (0..n)
         .map(|i| {
-            let kind = kinds[if r.bernoulli(0.7) { r.below(2) } else { r.below(4) } as usize];
+            let kind = kinds[if r.bernoulli(0.7) {
+                r.below(2)
+            } else {
+                r.below(4)
+            } as usize];
             let mem_gb = [0.004, 0.006, 0.01, 0.02][r.below(4) as usize];
             let tf = [1.0, 2.0, 4.0][r.below(3) as usize];
             Node::new(format!("n{i}"), kind, mem_gb, tf).unwrap()
@@ -180,7 +252,10 @@ fn random_instance(r: &mut Rng) -> (Profile, Vec<Node>, LinkModel, Endpoints) {
         for a in 0..4 {
             for b in 0..4 {
                 let bw = [0.0, 100.0, 200.0, 1000.0, 8000.0][r.below(5) as usize];
-                links.kinds[a][b] = Link { bandwidth_mbps: bw, latency_ms: r.below(5) as f64 };
+                links.kinds[a][b] = Link {
+                    bandwidth_mbps: bw,
+                    latency_ms: r.below(5) as f64,
+                };
             }
         }
     }
@@ -188,10 +263,20 @@ fn random_instance(r: &mut Rng) -> (Profile, Vec<Node>, LinkModel, Endpoints) {
         let a = r.below(n as u64) as usize;
         let b = (a + 1 + r.below(n as u64 - 1) as usize) % n;
         let bw = [0.0, 50.0, 400.0, f64::INFINITY][r.below(4) as usize];
-        links.pairs.insert((a, b), Link { bandwidth_mbps: bw, latency_ms: r.below(3) as f64 });
+        links.pairs.insert(
+            (a, b),
+            Link {
+                bandwidth_mbps: bw,
+                latency_ms: r.below(3) as f64,
+            },
+        );
     }
     let input = r.below(n as u64) as usize;
-    let output = if r.bernoulli(0.3) { Sink::Node(r.below(n as u64) as usize) } else { Sink::Kind(kinds[r.below(4) as usize]) };
+    let output = if r.bernoulli(0.3) {
+        Sink::Node(r.below(n as u64) as usize)
+    } else {
+        Sink::Kind(kinds[r.below(4) as usize])
+    };
     (profile, nodes, links, Endpoints { input, output })
 }
 
@@ -213,9 +298,14 @@ fn optimum_equals_brute_force_on_random_instances() {
             }
             let plan = res.unwrap_or_else(|e| panic!("trial {trial} {obj:?}: {e}"));
             feasible += 1;
-            let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement).expect("plan is a valid placement");
+            let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement)
+                .expect("plan is a valid placement");
             // The reported costs equal the independent pricing.
-            assert!(close(mine.0, plan.cost.latency_ms) && close(mine.1, plan.cost.boundary_mb) && close(mine.2, plan.cost.period_ms));
+            assert!(
+                close(mine.0, plan.cost.latency_ms)
+                    && close(mine.1, plan.cost.boundary_mb)
+                    && close(mine.2, plan.cost.period_ms)
+            );
             let best = brute_best(&costs, obj);
             let got = brute_best(&[mine], obj);
             assert!(
@@ -230,7 +320,10 @@ fn optimum_equals_brute_force_on_random_instances() {
             assert_eq!(evaluate(&p, &plan.placement).unwrap(), plan.cost);
         }
     }
-    assert!(feasible > 6000 && infeasible > 100, "feasible {feasible}, infeasible {infeasible}");
+    assert!(
+        feasible > 6000 && infeasible > 100,
+        "feasible {feasible}, infeasible {infeasible}"
+    );
 }
 
 /// Many identical nodes with tight memory: the counts bind, so the exact search (not the
@@ -241,15 +334,31 @@ fn counts_binding_search_equals_brute_force() {
     let mut searched = 0;
     for trial in 0..400 {
         let l = 7;
-        let specs: Vec<LayerSpec> =
-            (0..l).map(|i| layer(&format!("l{i}"), (1 + r.below(3)) as f64, (1 + r.below(4)) as f64 * 1e9, Some(r.below(4) as f64))).collect();
+        let specs: Vec<LayerSpec> = (0..l)
+            .map(|i| {
+                layer(
+                    &format!("l{i}"),
+                    (1 + r.below(3)) as f64,
+                    (1 + r.below(4)) as f64 * 1e9,
+                    Some(r.below(4) as f64),
+                )
+            })
+            .collect();
         let profile = Profile::new("m", specs, Some(8.0)).unwrap();
         let mut nodes = Vec::new();
         for i in 0..3 {
             nodes.push(Node::new(format!("s{i}"), NodeKind::Satellite, 0.004, 4.0).unwrap());
         }
         for i in 0..2 {
-            nodes.push(Node::new(format!("g{i}"), NodeKind::Ground, [0.003, 0.005][r.below(2) as usize], 1.0).unwrap());
+            nodes.push(
+                Node::new(
+                    format!("g{i}"),
+                    NodeKind::Ground,
+                    [0.003, 0.005][r.below(2) as usize],
+                    1.0,
+                )
+                .unwrap(),
+            );
         }
         let links = LinkModel::default();
         let ep = Endpoints::default_for(&nodes);
@@ -265,12 +374,18 @@ fn counts_binding_search_equals_brute_force() {
                     searched += (plan.states_expanded > 0) as usize;
                     let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement).unwrap();
                     let (best, got) = (brute_best(&costs, obj), brute_best(&[mine], obj));
-                    assert!(close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2), "trial {trial} {obj:?}: {got:?} vs {best:?}");
+                    assert!(
+                        close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
+                        "trial {trial} {obj:?}: {got:?} vs {best:?}"
+                    );
                 }
             }
         }
     }
-    assert!(searched > 100, "the count-aware search ran {searched} times");
+    assert!(
+        searched > 100,
+        "the count-aware search ran {searched} times"
+    );
 }
 
 fn sat_ground(down_mbps: f64) -> (Vec<Node>, LinkModel) {
@@ -279,7 +394,10 @@ fn sat_ground(down_mbps: f64) -> (Vec<Node>, LinkModel) {
         Node::new("gs", NodeKind::Ground, 64.0, 100.0).unwrap(),
     ];
     let mut links = LinkModel::default();
-    links.kinds[0][2] = Link { bandwidth_mbps: down_mbps, latency_ms: 2.0 };
+    links.kinds[0][2] = Link {
+        bandwidth_mbps: down_mbps,
+        latency_ms: 2.0,
+    };
     (nodes, links)
 }
 
@@ -307,10 +425,18 @@ fn split_beats_sending_raw_input_down() {
     let p = Problem::new(&profile, &nodes, &links, Endpoints::default_for(&nodes)).unwrap();
     let plan = optimize(&p, Objective::Latency).unwrap();
     assert_eq!(plan.placement, vec![0, 1]);
-    assert!((plan.cost.latency_ms - 45.0).abs() < 1e-9, "{}", plan.cost.latency_ms);
+    assert!(
+        (plan.cost.latency_ms - 45.0).abs() < 1e-9,
+        "{}",
+        plan.cost.latency_ms
+    );
     assert!((plan.cost.boundary_mb - 1.0).abs() < 1e-12);
     let all_ground = evaluate(&p, &[1, 1]).unwrap();
-    assert!((all_ground.latency_ms - 4003.02).abs() < 1e-9, "{}", all_ground.latency_ms);
+    assert!(
+        (all_ground.latency_ms - 4003.02).abs() < 1e-9,
+        "{}",
+        all_ground.latency_ms
+    );
     let all_sat = evaluate(&p, &[0, 0]).unwrap();
     assert!((all_sat.latency_ms - 104.4).abs() < 1e-9);
     // Fewest bytes down: everything on the satellite, 0.01 MB.
@@ -328,55 +454,117 @@ fn fast_downlink_sends_raw_input_down() {
     let p = Problem::new(&profile, &nodes, &links, Endpoints::default_for(&nodes)).unwrap();
     let plan = optimize(&p, Objective::Latency).unwrap();
     assert_eq!(plan.placement, vec![1, 1]);
-    assert!((plan.cost.latency_ms - 3.82).abs() < 1e-9, "{}", plan.cost.latency_ms);
+    assert!(
+        (plan.cost.latency_ms - 3.82).abs() < 1e-9,
+        "{}",
+        plan.cost.latency_ms
+    );
 }
 
 fn equal_layers(costs: &[f64]) -> Profile {
     Profile::new(
         "eq",
-        costs.iter().enumerate().map(|(i, &c)| layer(&format!("l{i}"), 1.0, c * 1e9, Some(0.0))).collect(),
+        costs
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| layer(&format!("l{i}"), 1.0, c * 1e9, Some(0.0)))
+            .collect(),
         Some(0.0),
     )
     .unwrap()
 }
 
 fn sats(n: usize) -> Vec<Node> {
-    (0..n).map(|i| Node::new(format!("s{i}"), NodeKind::Satellite, 1.0, 1.0).unwrap()).collect()
+    (0..n)
+        .map(|i| Node::new(format!("s{i}"), NodeKind::Satellite, 1.0, 1.0).unwrap())
+        .collect()
 }
 
 fn loads(plan: &Plan, profile: &Profile) -> Vec<f64> {
-    plan.cost.stages.iter().map(|s| profile.layers[s.start..s.end].iter().map(|l| l.flops / 1e9).sum()).collect()
+    plan.cost
+        .stages
+        .iter()
+        .map(|s| {
+            profile.layers[s.start..s.end]
+                .iter()
+                .map(|l| l.flops / 1e9)
+                .sum()
+        })
+        .collect()
 }
 
 /// CASES.md 19 (DeepSpeed #4312): balanced partitions never leave an empty stage.
 #[test]
 fn case19_balanced_partitions() {
     let links = LinkModel::default();
-    for (costs, n, period) in [(vec![1.0; 5], 4, 2.0), (vec![1.0, 1.0, 1.0, 1.0, 0.0, 1.0], 4, 2.0), (vec![1.0, 2.0, 1.0], 4, 2.0), (vec![1.0; 4], 4, 1.0)] {
+    for (costs, n, period) in [
+        (vec![1.0; 5], 4, 2.0),
+        (vec![1.0, 1.0, 1.0, 1.0, 0.0, 1.0], 4, 2.0),
+        (vec![1.0, 2.0, 1.0], 4, 2.0),
+        (vec![1.0; 4], 4, 1.0),
+    ] {
         let profile = equal_layers(&costs);
         let nodes = sats(n);
-        let ep = Endpoints { input: 0, output: Sink::Kind(NodeKind::Satellite) };
+        let ep = Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Satellite),
+        };
         let p = Problem::new(&profile, &nodes, &links, ep).unwrap();
         let plan = optimize(&p, Objective::Throughput).unwrap();
         let ld = loads(&plan, &profile);
-        assert!((plan.cost.period_ms - period).abs() < 1e-12, "{costs:?}: {}", plan.cost.period_ms);
-        assert!(plan.cost.stages.iter().all(|s| s.end > s.start), "no empty stage");
-        let (mx, mn) = ld.iter().fold((0.0f64, f64::MAX), |(a, b), &x| (a.max(x), b.min(x)));
+        assert!(
+            (plan.cost.period_ms - period).abs() < 1e-12,
+            "{costs:?}: {}",
+            plan.cost.period_ms
+        );
+        assert!(
+            plan.cost.stages.iter().all(|s| s.end > s.start),
+            "no empty stage"
+        );
+        let (mx, mn) = ld
+            .iter()
+            .fold((0.0f64, f64::MAX), |(a, b), &x| (a.max(x), b.min(x)));
         assert!(mx - mn <= 1.0, "{costs:?}: loads {ld:?}");
         assert_eq!(plan.placement.len(), costs.len());
     }
     // 3 layers onto 4 nodes: one node stays idle, no error.
     let profile = equal_layers(&[1.0; 3]);
     let nodes = sats(4);
-    let p = Problem::new(&profile, &nodes, &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Satellite) }).unwrap();
+    let p = Problem::new(
+        &profile,
+        &nodes,
+        &links,
+        Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Satellite),
+        },
+    )
+    .unwrap();
     let plan = optimize(&p, Objective::Throughput).unwrap();
     assert_eq!(plan.cost.stages.len(), 3);
     // One node smaller than the largest layer: that layer goes elsewhere; alone, infeasible.
-    let big = Profile::new("b", vec![layer("small", 1.0, 1.0, None), layer("huge", 5000.0, 1.0, None)], None).unwrap();
-    let nodes = vec![Node::new("tiny", NodeKind::Satellite, 1.0, 1.0).unwrap(), Node::new("gs", NodeKind::Ground, 10.0, 1.0).unwrap()];
+    let big = Profile::new(
+        "b",
+        vec![
+            layer("small", 1.0, 1.0, None),
+            layer("huge", 5000.0, 1.0, None),
+        ],
+        None,
+    )
+    .unwrap();
+    let nodes = vec![
+        Node::new("tiny", NodeKind::Satellite, 1.0, 1.0).unwrap(),
+        Node::new("gs", NodeKind::Ground, 10.0, 1.0).unwrap(),
+    ];
     let p = Problem::new(&big, &nodes, &links, Endpoints::default_for(&nodes)).unwrap();
     assert_eq!(optimize(&p, Objective::Latency).unwrap().placement[1], 1);
-    let p = Problem::new(&big, &nodes[..1], &links, Endpoints::default_for(&nodes[..1])).unwrap();
+    let p = Problem::new(
+        &big,
+        &nodes[..1],
+        &links,
+        Endpoints::default_for(&nodes[..1]),
+    )
+    .unwrap();
     let e = optimize(&p, Objective::Latency).unwrap_err();
     assert_eq!(e.code, Code::Infeasible);
     assert!(e.message.contains("'huge'"), "{}", e.message);
@@ -392,7 +580,16 @@ fn zero_bandwidth_links_are_never_crossed() {
     let e = optimize(&p, Objective::Latency).unwrap_err();
     assert_eq!(e.code, Code::Infeasible);
     // Output may stay on the satellite: everything runs there, never crossing the 0 link.
-    let p = Problem::new(&profile, &nodes, &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Satellite) }).unwrap();
+    let p = Problem::new(
+        &profile,
+        &nodes,
+        &links,
+        Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Satellite),
+        },
+    )
+    .unwrap();
     let plan = optimize(&p, Objective::Latency).unwrap();
     assert_eq!(plan.placement, vec![0, 0]);
     assert!(plan.cost.latency_ms.is_finite());
@@ -400,10 +597,33 @@ fn zero_bandwidth_links_are_never_crossed() {
     let e = evaluate(&p, &[0, 1]).unwrap_err();
     assert_eq!(e.code, Code::InvalidPlacement);
     // All links 0: a model that needs two nodes is infeasible.
-    links.kinds = [[Link { bandwidth_mbps: 0.0, latency_ms: 0.0 }; 4]; 4];
-    let two = Profile::new("t", vec![layer("a", 6000.0, 1.0, None), layer("b", 6000.0, 1.0, None)], None).unwrap();
-    let nodes = sats(2).into_iter().map(|mut n| { n.memory_mb = 8000.0; n }).collect::<Vec<_>>();
-    let p = Problem::new(&two, &nodes, &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Satellite) }).unwrap();
+    links.kinds = [[Link {
+        bandwidth_mbps: 0.0,
+        latency_ms: 0.0,
+    }; 4]; 4];
+    let two = Profile::new(
+        "t",
+        vec![layer("a", 6000.0, 1.0, None), layer("b", 6000.0, 1.0, None)],
+        None,
+    )
+    .unwrap();
+    let nodes = sats(2)
+        .into_iter()
+        .map(|mut n| {
+            n.memory_mb = 8000.0;
+            n
+        })
+        .collect::<Vec<_>>();
+    let p = Problem::new(
+        &two,
+        &nodes,
+        &links,
+        Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Satellite),
+        },
+    )
+    .unwrap();
     let e = optimize(&p, Objective::Throughput).unwrap_err();
     assert_eq!(e.code, Code::Infeasible);
     assert!(e.message.contains("'b'"), "{}", e.message);
@@ -414,13 +634,31 @@ fn evaluate_refuses_bad_placements() {
     let profile = equal_layers(&[1.0, 1.0, 1.0]);
     let nodes = sats(2);
     let links = LinkModel::default();
-    let p = Problem::new(&profile, &nodes, &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Ground) }).unwrap();
+    let p = Problem::new(
+        &profile,
+        &nodes,
+        &links,
+        Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Ground),
+        },
+    )
+    .unwrap();
     let e = evaluate(&p, &[0, 1, 0]).unwrap_err();
     assert_eq!(e.code, Code::InvalidPlacement);
     assert!(e.message.contains("'l2'"), "{}", e.message);
     let mut small = nodes.clone();
     small[1].memory_mb = 1.5;
-    let p = Problem::new(&profile, &small, &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Ground) }).unwrap();
+    let p = Problem::new(
+        &profile,
+        &small,
+        &links,
+        Endpoints {
+            input: 0,
+            output: Sink::Kind(NodeKind::Ground),
+        },
+    )
+    .unwrap();
     let e = evaluate(&p, &[0, 1, 1]).unwrap_err();
     assert_eq!(e.code, Code::InvalidPlacement);
     assert!(e.message.contains("'s1'"), "{}", e.message);
@@ -428,25 +666,78 @@ fn evaluate_refuses_bad_placements() {
 
 #[test]
 fn whole_model_too_big_and_validation() {
-    let profile = Profile::new("m", vec![layer("a", 600.0, 1.0, None), layer("b", 600.0, 1.0, None)], None).unwrap();
+    let profile = Profile::new(
+        "m",
+        vec![layer("a", 600.0, 1.0, None), layer("b", 600.0, 1.0, None)],
+        None,
+    )
+    .unwrap();
     let nodes = sats(1);
     let links = LinkModel::default();
     let p = Problem::new(&profile, &nodes, &links, Endpoints::default_for(&nodes)).unwrap();
     let e = optimize(&p, Objective::Latency).unwrap_err();
     assert_eq!(e.code, Code::Infeasible);
     assert!(e.message.contains("whole model"), "{}", e.message);
-    assert_eq!(Profile::new("m", vec![layer("a", 1.0, 1.0, None), layer("a", 1.0, 1.0, None)], None).unwrap_err().code, Code::InvalidArg);
-    assert_eq!(Profile::new("m", vec![layer("a", f64::NAN, 1.0, None)], None).unwrap_err().code, Code::NonFinite);
-    assert_eq!(Profile::new("m", vec![layer("a", -1.0, 1.0, None)], None).unwrap_err().code, Code::InvalidArg);
-    assert_eq!(Profile::new("m", vec![], None).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(
+        Profile::new(
+            "m",
+            vec![layer("a", 1.0, 1.0, None), layer("a", 1.0, 1.0, None)],
+            None
+        )
+        .unwrap_err()
+        .code,
+        Code::InvalidArg
+    );
+    assert_eq!(
+        Profile::new("m", vec![layer("a", f64::NAN, 1.0, None)], None)
+            .unwrap_err()
+            .code,
+        Code::NonFinite
+    );
+    assert_eq!(
+        Profile::new("m", vec![layer("a", -1.0, 1.0, None)], None)
+            .unwrap_err()
+            .code,
+        Code::InvalidArg
+    );
+    assert_eq!(
+        Profile::new("m", vec![], None).unwrap_err().code,
+        Code::InvalidArg
+    );
     let dup = vec![sats(1)[0].clone(), sats(1)[0].clone()];
-    assert_eq!(Problem::new(&profile, &dup, &links, Endpoints::default_for(&dup)).unwrap_err().code, Code::DuplicateNode);
-    assert_eq!(Problem::new(&profile, &[], &links, Endpoints { input: 0, output: Sink::Kind(NodeKind::Ground) }).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(
+        Problem::new(&profile, &dup, &links, Endpoints::default_for(&dup))
+            .unwrap_err()
+            .code,
+        Code::DuplicateNode
+    );
+    assert_eq!(
+        Problem::new(
+            &profile,
+            &[],
+            &links,
+            Endpoints {
+                input: 0,
+                output: Sink::Kind(NodeKind::Ground)
+            }
+        )
+        .unwrap_err()
+        .code,
+        Code::InvalidArg
+    );
 }
 
 #[test]
 fn transformer_shape() {
-    let spec = TransformerSpec { num_layers: 24.0, hidden_size: 2048.0, vocab_size: 32000.0, sequence_length: 512.0, bytes_per_param: 2.0, bytes_per_activation: 2.0, name: "onboard-llm".into() };
+    let spec = TransformerSpec {
+        num_layers: 24.0,
+        hidden_size: 2048.0,
+        vocab_size: 32000.0,
+        sequence_length: 512.0,
+        bytes_per_param: 2.0,
+        bytes_per_activation: 2.0,
+        name: "onboard-llm".into(),
+    };
     let p = Profile::transformer(&spec).unwrap();
     assert_eq!(p.layers.len(), 50);
     // 2·V·h + 24·12·h² parameters at 2 bytes.
@@ -476,13 +767,27 @@ fn big_instance_is_solved() {
 pub(crate) fn big_instance(l: usize, n: usize) -> (Profile, Vec<Node>) {
     let mut r = Rng::new(99);
     let specs = (0..l)
-        .map(|i| layer(&format!("layer_{i}"), 40.0 + r.below(80) as f64, (1.0 + r.below(50) as f64) * 1e9, Some(1.0 + r.below(8) as f64)))
+        .map(|i| {
+            layer(
+                &format!("layer_{i}"),
+                40.0 + r.below(80) as f64,
+                (1.0 + r.below(50) as f64) * 1e9,
+                Some(1.0 + r.below(8) as f64),
+            )
+        })
         .collect();
     let profile = Profile::new("big", specs, Some(50.0)).unwrap();
-    let shapes = [(NodeKind::Satellite, 8.0, 2.0), (NodeKind::Relay, 16.0, 4.0), (NodeKind::Ground, 32.0, 10.0), (NodeKind::Edge, 4.0, 1.0)];
-    let nodes = (0..n).map(|i| {
-        let (k, m, t) = shapes[i % 4];
-        Node::new(format!("{}-{i}", k.as_str()), k, m, t).unwrap()
-    }).collect();
+    let shapes = [
+        (NodeKind::Satellite, 8.0, 2.0),
+        (NodeKind::Relay, 16.0, 4.0),
+        (NodeKind::Ground, 32.0, 10.0),
+        (NodeKind::Edge, 4.0, 1.0),
+    ];
+    let nodes = (0..n)
+        .map(|i| {
+            let (k, m, t) = shapes[i % 4];
+            Node::new(format!("{}-{i}", k.as_str()), k, m, t).unwrap()
+        })
+        .collect();
     (profile, nodes)
 }
