@@ -460,7 +460,7 @@ fn decode_bitmap(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
             n.div_ceil(8)
         )));
     }
-    if n % 8 != 0 && ib[ib.len() - 1] >> (n % 8) != 0 {
+    if !n.is_multiple_of(8) && ib[ib.len() - 1] >> (n % 8) != 0 {
         return Err(Error::corrupt(
             "compressed gradient: bitmap has bits set past the gradient length",
         ));

@@ -448,8 +448,8 @@ impl Task for AggregateTask {
         match output {
             Ok(v) => Ok(Float32Array::new(v)),
             Err(e) => {
-                let js = JsError::from(napi::Error::new(e.code.as_str().to_string(), e.message))
-                    .into_unknown(env);
+                let js =
+                    JsError::from(napi::Error::new(e.code.as_str(), e.message)).into_unknown(env);
                 Err(napi::Error::from(js))
             }
         }

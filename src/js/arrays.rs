@@ -112,7 +112,7 @@ pub fn read_f32<'a>(
         if len == 0 || data.is_null() {
             return Ok(F32Input::Borrowed(&[]));
         }
-        if (data as usize) % std::mem::align_of::<f32>() != 0 {
+        if !(data as usize).is_multiple_of(std::mem::align_of::<f32>()) {
             // Float32Array views are always 4-byte aligned; copy defensively if a runtime says otherwise.
             let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len * 4) };
             return Ok(F32Input::Owned(

@@ -53,6 +53,7 @@ impl Position {
 
     /// Plain-object form, for `JSON.stringify`.
     #[napi(js_name = "toJSON")]
+    #[allow(clippy::wrong_self_convention)] // napi methods take &self
     pub fn to_json(&self) -> PositionOptions {
         PositionOptions {
             latitude: self.latitude,

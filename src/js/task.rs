@@ -65,8 +65,8 @@ impl<O: Send + ToNapiValue + TypeName + 'static> Task for CoreTask<O> {
             Ok(v) => Ok(v),
             Err(e) => {
                 // A JS error object with our code, retained so the Promise rejects with it verbatim.
-                let js = JsError::from(napi::Error::new(e.code.as_str().to_string(), e.message))
-                    .into_unknown(env);
+                let js =
+                    JsError::from(napi::Error::new(e.code.as_str(), e.message)).into_unknown(env);
                 Err(napi::Error::from(js))
             }
         }

@@ -70,6 +70,7 @@ impl ServerState {
         } else {
             &mut self.v
         };
+        #[allow(clippy::type_complexity)]
         let kernel = |(ci, ((s, m), d)): (usize, ((&mut [f32], &mut [f32]), &[f32])),
                       v: &mut [f32]| {
             let _ = ci;

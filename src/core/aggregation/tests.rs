@@ -39,7 +39,7 @@ fn ref_sorted_col(gs: &[Vec<f32>], j: usize) -> Vec<f64> {
 
 fn sparse(g: &[f32], keep_every: usize) -> CompressedGradient {
     let indices: Vec<u32> = (0..g.len() as u32)
-        .filter(|i| *i as usize % keep_every == 0)
+        .filter(|i| (*i as usize).is_multiple_of(keep_every))
         .collect();
     let values = indices.iter().map(|&i| g[i as usize]).collect();
     CompressedGradient {
@@ -276,7 +276,7 @@ fn streaming_equals_one_shot_and_merge_equals_one_pass() {
             round: Some(3 + (i % 3) as u64),
         };
         let up = |i: usize| {
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 Update::Compressed(&sp[i])
             } else {
                 Update::Dense(&gs[i])
