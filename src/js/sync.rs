@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use super::position::{position_from_object, Position};
-use super::task::CoreTask;
+use napi::threadsafe_function::ThreadsafeFunction;
+
+use super::task::{report_progress, CoreTask};
 use super::{invalid_arg, js_err, JsResult};
 use crate::core::error::{Code, Error as CoreError};
 use crate::core::geo::{self, Geodetic};
@@ -1179,7 +1180,7 @@ impl SyncScheduler {
         Ok(CoreTask::new(move || {
             let report = |f: f64| {
                 if let Some(cb) = &on_progress {
-                    cb.call(f, ThreadsafeFunctionCallMode::NonBlocking);
+                    report_progress(cb, f);
                 }
             };
             let progress: Option<&(dyn Fn(f64) + Sync)> = if on_progress.is_some() {

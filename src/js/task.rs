@@ -72,3 +72,19 @@ impl<O: Send + ToNapiValue + TypeName + 'static> Task for CoreTask<O> {
         }
     }
 }
+
+/// The JS type of `onProgress` callbacks: called with a fraction in [0, 1].
+pub type ProgressCallback =
+    napi::threadsafe_function::ThreadsafeFunction<f64, (), f64, Status, false>;
+
+/// Calls a progress callback from any thread without blocking. An exception thrown by the
+/// callback is caught and dropped (a plain `call` would route it to
+/// `napi_fatal_exception` and end the process): progress is advisory and must not take
+/// the computation, or Node, down with it.
+pub fn report_progress(callback: &ProgressCallback, fraction: f64) {
+    callback.call_with_return_value(
+        fraction,
+        napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+        |_returned, _env| Ok(()),
+    );
+}
