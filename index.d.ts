@@ -848,6 +848,13 @@ export interface GradientAggregatorOptions {
   seed?: number
   /** `finish()` refuses a round with fewer updates (integer ≥ 1). Default 1. */
   minParticipants?: number
+  /**
+   * The model's length (integer ≥ 1). Every update of another length, dense or a wire
+   * buffer whose header claims another length, is ERR_LENGTH_MISMATCH before anything of
+   * its size is allocated. Set it on servers that take buffers from the network.
+   * Default: the first update (or `globalModel`) fixes the length.
+   */
+  modelSize?: number
 }
 
 /** Options of `new GroundStation({...})`. */

@@ -549,3 +549,51 @@ test('aggregateAsync equals aggregate, snapshots its inputs, and marks the aggre
   const e = await t.throwsAsync(() => new GradientAggregator().aggregateAsync([]))
   t.is((e as any).code, 'ERR_NO_CLIENTS')
 })
+
+/** CRC32C (Castagnoli), bitwise: to forge a message the way an attacker could. */
+function crc32c(bytes: Uint8Array): number {
+  let c = ~0 >>> 0
+  for (const b of bytes) {
+    c ^= b
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1
+  }
+  return ~c >>> 0
+}
+
+test('extreme values: huge weights, huge norms, overflowing noise and weight × samples never give a wrong or non-finite model', (t) => {
+  // Only the ratio of weights matters: 1e308 + 1e308 overflows f64, the average must not.
+  const avg = new GradientAggregator({ strategy: AggregationStrategy.WEIGHTED_AVG })
+  t.deepEqual(Array.from(avg.aggregate([Float32Array.of(1, 2), Float32Array.of(3, 4)], { weights: [1e308, 1e308] })), [2, 3])
+  // ‖(3e38, 3e38)‖ overflows f32 squares; clipped to norm 1 it is (1/√2, 1/√2).
+  const clipped = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG, clipNorm: 1 }).aggregate([Float32Array.of(3e38, 3e38)])
+  t.true(Math.abs(clipped[0] - Math.SQRT1_2) < 1e-6 && Math.abs(clipped[1] - Math.SQRT1_2) < 1e-6, String(clipped))
+  const noisy = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG, clipNorm: 1e300, noiseMultiplier: 1e10 })
+  t.is(t.throws<NodeJS.ErrnoException>(() => noisy.aggregate([Float32Array.of(1, 2)]))!.code, 'ERR_NON_FINITE')
+  const s = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+  const e = t.throws<NodeJS.ErrnoException>(() => s.add('a', Float32Array.of(1), { weight: 1e200, samples: 1e200 }))!
+  t.is(e.code, 'ERR_INVALID_WEIGHT')
+  t.regex(e.message, /"a"/)
+})
+
+test('modelSize: a forged header claiming a huge length is refused before anything of its size is allocated', (t) => {
+  const client = new FederatedClient({ nodeId: 'x', compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.9, errorFeedback: false }) })
+  const wire = Buffer.from(client.compress(Float32Array.from({ length: 10 }, (_, i) => i + 1)).toBuffer())
+  wire.writeUInt32LE(2 ** 30, 12) // claims 2^30 values (4 GB dense)
+  wire.writeUInt32LE(crc32c(wire.subarray(0, wire.length - 4)), wire.length - 4)
+  t.is(CompressedGradient.fromBuffer(wire).length, 2 ** 30) // a valid message as far as the format goes
+  const agg = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG, modelSize: 10 })
+  const before = process.memoryUsage().rss
+  const err = t.throws<NodeJS.ErrnoException>(() => agg.add('x', wire))!
+  t.is(err.code, 'ERR_LENGTH_MISMATCH')
+  t.is(t.throws<NodeJS.ErrnoException>(() => agg.aggregate([wire]))!.code, 'ERR_LENGTH_MISMATCH')
+  t.true(process.memoryUsage().rss - before < 100e6)
+  t.is(t.throws<NodeJS.ErrnoException>(() => new GradientAggregator({ modelSize: 0 }))!.code, 'ERR_INVALID_ARG')
+  t.is(t.throws<NodeJS.ErrnoException>(() => new GradientAggregator({ modelSize: 3, globalModel: Float32Array.of(1, 2) }))!.code, 'ERR_LENGTH_MISMATCH')
+})
+
+test('applyUpdate refuses non-finite inputs and an overflowing step', (t) => {
+  const c = new FederatedClient({ nodeId: 'x' })
+  t.deepEqual(Array.from(c.applyUpdate(Float32Array.of(1, 2), Float32Array.of(10, -10), 0.5)), [-4, 7])
+  t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([NaN, 2], [1, 2]))!.code, 'ERR_NON_FINITE')
+  t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([3e38], [-3e38], 10))!.code, 'ERR_NON_FINITE')
+})

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::core::error::{Code, Error, Result};
+use crate::core::error::{check_finite, Code, Error, Result};
 use crate::core::half::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::core::rng::Rng;
 
@@ -1142,5 +1142,57 @@ mod tests {
             let mut r = BitReader::new(&bytes);
             assert!(vals.iter().all(|&v| r.get(bits) == v));
         }
+    }
+}
+
+/// Plain SGD step `params − lr·update` as a new vector. Non-finite inputs, or a step that
+/// overflows f32, are `ERR_NON_FINITE` naming the first index; lengths must agree.
+pub fn sgd_step(params: &[f32], update: &[f32], lr: f32) -> Result<Vec<f32>> {
+    if params.len() != update.len() {
+        return Err(Error::new(
+            Code::LengthMismatch,
+            format!(
+                "update has length {} but params has {}",
+                update.len(),
+                params.len()
+            ),
+        ));
+    }
+    check_finite("params", params)?;
+    check_finite("update", update)?;
+    let out: Vec<f32> = params.iter().zip(update).map(|(p, u)| p - lr * u).collect();
+    if let Some(i) = out.iter().position(|x| !x.is_finite()) {
+        return Err(Error::new(
+            Code::NonFinite,
+            format!("params[{i}] − learningRate × update[{i}] overflows float32"),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod sgd_step_tests {
+    use super::*;
+
+    #[test]
+    fn step_by_hand_and_errors() {
+        assert_eq!(
+            sgd_step(&[1.0, 2.0], &[10.0, -10.0], 0.1).unwrap(),
+            vec![0.0, 3.0]
+        );
+        assert_eq!(
+            sgd_step(&[f32::NAN, 2.0], &[1.0, 2.0], 0.1)
+                .unwrap_err()
+                .code,
+            Code::NonFinite
+        );
+        assert_eq!(
+            sgd_step(&[3e38], &[-3e38], 10.0).unwrap_err().code,
+            Code::NonFinite
+        );
+        assert_eq!(
+            sgd_step(&[1.0], &[1.0, 2.0], 0.1).unwrap_err().code,
+            Code::LengthMismatch
+        );
     }
 }

@@ -127,6 +127,11 @@ pub struct GradientAggregatorOptions<'a> {
     pub seed: Option<f64>,
     /// `finish()` refuses a round with fewer updates (integer ≥ 1). Default 1.
     pub min_participants: Option<f64>,
+    /// The model's length (integer ≥ 1). Every update of another length, dense or a wire
+    /// buffer whose header claims another length, is ERR_LENGTH_MISMATCH before anything of
+    /// its size is allocated. Set it on servers that take buffers from the network.
+    /// Default: the first update (or `globalModel`) fixes the length.
+    pub model_size: Option<f64>,
 }
 
 /// Options of `aggregate(grads, {...})`.
@@ -384,6 +389,9 @@ fn config_from_options(
     }
     if let Some(v) = o.min_participants {
         c.min_participants = integer("minParticipants", v, 1.0, 1e9)? as usize;
+    }
+    if let Some(v) = o.model_size {
+        c.model_size = Some(integer("modelSize", v, 1.0, u32::MAX as f64)? as usize);
     }
     c.validate().map_err(js_err)?;
     let model = match o.global_model {

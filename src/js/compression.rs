@@ -587,16 +587,7 @@ impl FederatedClient {
                 "learningRate must be finite, got {lr}"
             )));
         }
-        let (p, u) = (p.as_slice(), u.as_slice());
-        if p.len() != u.len() {
-            return Err(js_err(CoreError::new(
-                Code::LengthMismatch,
-                format!("update has length {} but params has {}", u.len(), p.len()),
-            )));
-        }
-        let lr = lr as f32;
-        Ok(Float32Array::new(
-            p.iter().zip(u).map(|(p, u)| p - lr * u).collect(),
-        ))
+        let step = core::sgd_step(p.as_slice(), u.as_slice(), lr as f32).map_err(js_err)?;
+        Ok(Float32Array::new(step))
     }
 }

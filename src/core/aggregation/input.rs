@@ -63,10 +63,16 @@ impl<'a> Update<'a> {
     /// Squared L2 norm, in f64.
     pub fn norm2(&self) -> f64 {
         let v = self.values();
-        if v.len() >= PAR_THRESHOLD {
+        let fast = if v.len() >= PAR_THRESHOLD {
             v.par_chunks(CHUNK).map(sum_sq).sum()
         } else {
             sum_sq(v)
+        };
+        if fast.is_finite() {
+            fast
+        } else {
+            // Squares of values above ~1.8e19 overflow f32 lanes; f64 holds any f32 squared.
+            v.iter().map(|&x| (x as f64) * (x as f64)).sum()
         }
     }
 

@@ -154,6 +154,10 @@ pub struct Config {
     pub seed: u64,
     /// `finish` refuses fewer updates than this. Default 1.
     pub min_participants: usize,
+    /// The model's length, when known up front: every update of another length is refused
+    /// before anything of its size is allocated (a forged wire header cannot make the
+    /// aggregator allocate what the model does not need). Default: set by the first update.
+    pub model_size: Option<usize>,
 }
 
 impl Config {
@@ -179,6 +183,7 @@ impl Config {
             noise_multiplier: 0.0,
             seed: 0,
             min_participants: 1,
+            model_size: None,
         }
     }
 

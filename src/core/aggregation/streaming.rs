@@ -244,6 +244,14 @@ impl Aggregator {
     /// length of every later update).
     pub fn set_global_model(&mut self, model: Vec<f32>) -> Result<()> {
         crate::core::error::check_finite("model", &model)?;
+        if let Some(n) = self.config.model_size {
+            if n != model.len() {
+                return Err(Error::new(
+                    Code::LengthMismatch,
+                    format!("model has length {} but modelSize is {n}", model.len()),
+                ));
+            }
+        }
         if let Some(n) = self.pending.length {
             if n != model.len() {
                 return Err(Error::new(
@@ -275,7 +283,11 @@ impl Aggregator {
     }
 
     fn model_len(&self) -> Option<usize> {
-        self.server.model.as_ref().map(|m| m.len())
+        self.server
+            .model
+            .as_ref()
+            .map(|m| m.len())
+            .or(self.config.model_size)
     }
 
     /// wᵢ before staleness: weight × samples (weight alone for WEIGHTED_AVG).
@@ -414,7 +426,14 @@ impl Aggregator {
                 }
             }
         }
-        let eff: Vec<f64> = base.iter().zip(&stale_f).map(|(w, s)| w * s).collect();
+        let raw: Vec<f64> = base.iter().zip(&stale_f).map(|(w, s)| w * s).collect();
+        // Weights relative to the largest, so that their sum cannot overflow f64 however
+        // large the caller's weights are (only their ratios matter).
+        let top = raw.iter().cloned().fold(0.0, f64::max);
+        let eff: Vec<f64> = raw
+            .iter()
+            .map(|w| if top > 0.0 { w / top } else { 0.0 })
+            .collect();
         // Dense inputs of the averaging strategies are checked inside the summing pass (read
         // once); everything else is checked here.
         let fused = self.config.strategy.is_linear() && self.config.clip_norm.is_none();
@@ -450,7 +469,7 @@ impl Aggregator {
                     if !linear::sum_into(o, updates, &w) {
                         return Err(non_finite_culprit(updates, o));
                     }
-                    self.add_noise(o, max_w / total);
+                    self.add_noise(o, max_w / total)?;
                     Vec::new()
                 }
                 _ => {
@@ -463,7 +482,7 @@ impl Aggregator {
             }
         };
         self.last.participants = m as u64;
-        self.last.total_weight = total;
+        self.last.total_weight = total * top;
         self.last.clipped = clipped;
         self.last.dropped_stale = dropped;
         self.updates_received += m as u64;
@@ -488,7 +507,9 @@ impl Aggregator {
 
     /// Noise, then the server optimiser step when there is one. `rel_max_w` = max wᵢ / Σ wᵢ.
     /// Adds the round's DP noise (if configured) and records its size.
-    fn add_noise(&mut self, mean: &mut [f32], rel_max_w: f64) {
+    /// Fails with `ERR_NON_FINITE` when noise of that size overflows f32 (a huge
+    /// `clipNorm × noiseMultiplier`): never a non-finite model.
+    fn add_noise(&mut self, mean: &mut [f32], rel_max_w: f64) -> Result<()> {
         self.last.noise_std = 0.0;
         self.last.selected.clear();
         if let (Some(c), s) = (self.config.clip_norm, self.config.noise_multiplier) {
@@ -496,12 +517,19 @@ impl Aggregator {
                 let std = s * c * rel_max_w;
                 privacy::add_noise(mean, std, self.config.seed, self.completed);
                 self.last.noise_std = std;
+                if crate::core::error::check_finite("aggregate", mean).is_err() {
+                    return Err(Error::new(
+                        Code::NonFinite,
+                        format!("DP noise of std {std:e} (noiseMultiplier × clipNorm × weight share) overflows float32; lower clipNorm or noiseMultiplier"),
+                    ));
+                }
             }
         }
+        Ok(())
     }
 
     fn finish_linear(&mut self, mut mean: Vec<f32>, rel_max_w: f64) -> Result<Vec<f32>> {
-        self.add_noise(&mut mean, rel_max_w);
+        self.add_noise(&mut mean, rel_max_w)?;
         if self.config.strategy.is_server_optimizer() {
             let step = self.server.step(&self.config, &mean)?;
             return Ok(match &self.server.model {
@@ -604,6 +632,15 @@ impl Aggregator {
         }
         u.check_finite(&format!("update of node {node:?}"))?;
         let w = self.base_weight(o.weight, o.samples);
+        if !w.is_finite() {
+            return Err(Error::new(
+                Code::InvalidWeight,
+                format!(
+                    "weight × samples of node {node:?} overflows ({} × {})",
+                    o.weight, o.samples
+                ),
+            ));
+        }
         let scale = self.clip(&u);
         let round = o.round.unwrap_or(self.round);
         if self.config.strategy.is_linear() {
