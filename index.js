@@ -859,3 +859,5 @@ module.exports.NodeType = nativeBinding.NodeType
 module.exports.PartitionObjective = nativeBinding.PartitionObjective
 module.exports.TransferDirection = nativeBinding.TransferDirection
 module.exports.TransferPriority = nativeBinding.TransferPriority
+
+require('./errors.js').install(module.exports)

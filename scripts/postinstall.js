@@ -50,7 +50,7 @@ function main() {
   const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
   console.log('[@rotastellar/distributed] building the native addon from source (release profile)...')
   if (fs.existsSync(napiCli)) {
-    execFileSync(process.execPath, [napiCli, 'build', '--platform', '--release', '--no-const-enum', '--runtime-string-enum'], { cwd: root, stdio: 'inherit' })
+    execFileSync(process.execPath, [path.join(__dirname, 'build.js'), '--release'], { cwd: root, stdio: 'inherit' })
   } else {
     execFileSync('cargo', ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' })
     const lib = { linux: 'librotastellar_distributed.so', darwin: 'librotastellar_distributed.dylib', win32: 'rotastellar_distributed.dll' }[process.platform]

@@ -1,0 +1,43 @@
+// Errors raised by napi-rs itself (a value of the wrong JavaScript type, a missing options
+// object) carry the same stable code as ours, ERR_INVALID_ARG, with the call named; our own
+// codes pass through; classes keep their identity.
+import test from 'ava'
+import * as d from '../index.js'
+
+const code = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    return [(e as NodeJS.ErrnoException).code, (e as Error).message]
+  }
+  return ['no error', '']
+}
+
+test('wrong types and missing options are ERR_INVALID_ARG naming the call', (t) => {
+  const cases: [string, () => unknown, RegExp][] = [
+    ['missing options', () => new (d.FederatedClient as any)(), /new FederatedClient/],
+    ['string for a number', () => new d.CompressionConfig({ sparsity: '0.5' as any }), /sparsity/],
+    ['number for an id', () => new d.SpaceMesh().findRoute(1 as any, 2 as any), /SpaceMesh\.findRoute/],
+    ['unknown enum value', () => new d.NodeConfig({ nodeId: 'a', nodeType: 'x' as any, memoryGb: 1, computeTflops: 1 }), /nodeType/],
+    ['null options to a method', () => new d.TransferPlanner().enqueue(null as any), /TransferPlanner\.enqueue/],
+    ['plain object for a class', () => new d.SpaceMesh().addNode({ nodeId: 'x' } as any), /SpaceMesh\.addNode/],
+    ['string for a number (metrics)', () => new d.TrainingMetrics().recordStep('1' as any), /recordStep/],
+  ]
+  for (const [what, f, where] of cases) {
+    const [c, m] = code(f)
+    t.is(c, 'ERR_INVALID_ARG', what)
+    t.regex(m as string, where, what)
+  }
+})
+
+test('our own codes pass through; async rejections are mapped too; identity is kept', async (t) => {
+  t.is(code(() => d.CompressedGradient.fromBuffer(new Uint8Array(3)))[0], 'ERR_CORRUPT_DATA')
+  t.is(code(() => new d.SpaceMesh().findRoute('a', 'b'))[0], 'ERR_UNKNOWN_NODE')
+  const agg = new d.GradientAggregator()
+  const e = await t.throwsAsync<NodeJS.ErrnoException>(() => agg.aggregateAsync([]))
+  t.is(e!.code, 'ERR_NO_CLIENTS')
+  const mesh = new d.SpaceMesh()
+  t.true(mesh instanceof d.SpaceMesh)
+  t.true(d.GroundStation.svalbard() instanceof d.GroundStation)
+  t.is(d.CompressionType.TOP_K as string, 'top_k')
+})
