@@ -199,6 +199,7 @@ test('kShortestRoutes: loop-free, distinct, ordered, and the k best simple paths
   const { mesh } = randomGraph(rng(1), 4, 1)
   code(t, () => mesh.kShortestRoutes('n0', 'n3', 3, { metric: 'bandwidth' }), 'ERR_INVALID_ARG', /bandwidth/)
   code(t, () => mesh.kShortestRoutes('n0', 'n3', -1), 'ERR_INVALID_ARG', /k must be/)
+  code(t, () => mesh.kShortestRoutes('n0', 'n3', 1001), 'ERR_INVALID_ARG', /k must be an integer from 0 to 1000/)
   code(t, () => (mesh as any).addLink('n0', 'n1'), 'ERR_INVALID_ARG', /bandwidthMbps/)
   t.deepEqual(mesh.kShortestRoutes('n0', 'n3', 0), [])
 })

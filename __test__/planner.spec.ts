@@ -141,6 +141,8 @@ test('bad input: coded errors naming the argument and value', (t) => {
     [{ ...win('s', 'g', 0, 5, 1), satelliteId: undefined }, 'windows[0].satelliteId'],
     [{ ...win('s', 'g', 0, 5, 1), station: {} }, 'windows[0].station.name'],
     [{ ...win('s', 'g', 0, 5, 1), dataCapacityMb: undefined }, 'windows[0].dataCapacityMb'],
+    // A valid JS Date (year ~271,000) that no result Date can carry.
+    [{ ...win('s', 'g', 0, 5, 1), startTime: new Date(8.5e15), endTime: new Date(8.5e15 + 5000) }, 'windows[0].startTime'],
   ]
   for (const [w, what] of badWindows) {
     const e = code(() => q.plan([w as PlannerWindow]))

@@ -604,6 +604,9 @@ fn range_rule(o: &RangeLinkOptions) -> JsResult<RangeRule> {
     Ok(r)
 }
 
+/// Largest `k` of `kShortestRoutes`.
+const MAX_K_ROUTES: u32 = 1000;
+
 /// Default epoch of shells on a mesh with no time yet: 2026-01-01T00:00:00Z.
 const DEFAULT_EPOCH_MS: f64 = 1_767_225_600_000.0;
 
@@ -798,9 +801,11 @@ impl JsSpaceMesh {
         k: f64,
         options: Option<MeshRouteOptions>,
     ) -> napi::Result<Vec<MeshRoute>, String> {
-        if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k <= u32::MAX as f64) {
+        // Yen's algorithm costs k shortest-path searches on the main thread: a bound keeps a
+        // typo (k = 1e6) from freezing the event loop for minutes.
+        if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0 && k <= MAX_K_ROUTES as f64) {
             return Err(invalid_arg(format!(
-                "k must be a non-negative integer, got {k}"
+                "k must be an integer from 0 to {MAX_K_ROUTES}, got {k}"
             )));
         }
         let metric = metric(&options)?;

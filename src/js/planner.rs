@@ -154,6 +154,13 @@ fn date_ms(u: &Unknown, what: &str) -> JsResult<f64> {
     if !ms.is_finite() {
         return Err(invalid_arg(format!("{what} is an invalid Date")));
     }
+    // Results are Dates too: refuse what cannot be given back (chrono's range, about
+    // ±262,000 years), rather than returning 1970-01-01.
+    if DateTime::from_timestamp_millis(ms.round() as i64).is_none() {
+        return Err(invalid_arg(format!(
+            "{what} is outside the supported range of years (−262,000 to 262,000), got {ms} ms"
+        )));
+    }
     Ok(ms)
 }
 
