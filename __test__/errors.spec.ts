@@ -41,3 +41,18 @@ test('our own codes pass through; async rejections are mapped too; identity is k
   t.true(d.GroundStation.svalbard() instanceof d.GroundStation)
   t.is(d.CompressionType.TOP_K as string, 'top_k')
 })
+
+test('magnitudes that would overflow a total are refused, not turned into Infinity or NaN', (t) => {
+  const m = new d.TrainingMetrics()
+  t.is(code(() => m.recordStep(1e308))[0], 'ERR_INVALID_ARG')
+  t.is(code(() => m.recordCompression(5, 0))[0], 'ERR_INVALID_ARG')
+  t.is(m.computeEfficiency, 0)
+  const layers = [
+    { name: 'a', paramsMb: 1, flops: 1.7e308 },
+    { name: 'b', paramsMb: 1, flops: 1.7e308 },
+  ]
+  const [c, msg] = code(() => new d.ModelProfile({ layers }))
+  t.is(c, 'ERR_INVALID_ARG')
+  t.regex(msg as string, /layers\[0\]\.flops must be at most 1e30/)
+  t.is(code(() => new d.NodeConfig({ nodeId: 'n', nodeType: d.NodeType.GROUND, memoryGb: 1, computeTflops: 1e-300 }))[0], 'ERR_INVALID_ARG')
+})

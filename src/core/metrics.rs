@@ -26,12 +26,16 @@ pub struct TrainingMetrics {
     step_started: Option<Instant>,
 }
 
+/// Largest value one call may add (seconds, bytes or samples): 10¹⁵ is 30 million years or a
+/// petabyte, and keeps every running total far from overflowing (so no ratio becomes NaN).
+const MAX_AMOUNT: f64 = 1e15;
+
 fn non_negative(name: &str, v: f64) -> Result<f64> {
-    if v.is_finite() && v >= 0.0 {
+    if v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v) {
         Ok(v)
     } else {
         Err(Error::invalid_arg(format!(
-            "{name} must be a finite number ≥ 0, got {v}"
+            "{name} must be a finite number from 0 to 1e15, got {v}"
         )))
     }
 }
@@ -101,6 +105,11 @@ impl TrainingMetrics {
     pub fn record_compression(&mut self, dense_bytes: f64, wire_bytes: f64) -> Result<()> {
         let dense = non_negative("denseBytes", dense_bytes)?;
         let wire = non_negative("wireBytes", wire_bytes)?;
+        if wire == 0.0 && dense > 0.0 {
+            return Err(Error::invalid_arg(format!(
+                "wireBytes must be > 0 for a message of {dense} dense bytes, got 0"
+            )));
+        }
         self.dense_bytes += dense;
         self.wire_bytes += wire;
         Ok(())
@@ -187,6 +196,8 @@ mod tests {
         assert!(m.record_step(1.0, Some(f64::NAN), 0.0).is_err());
         assert!(m.record_sync(f64::INFINITY, 0.0, 0.0).is_err());
         assert!(m.record_idle(f64::NAN).is_err());
+        assert!(m.record_step(1e308, None, 0.0).is_err());
+        assert!(m.record_compression(5.0, 0.0).is_err());
         assert_eq!(m.total_steps, 0);
         assert_eq!(m.sync_count, 0);
         assert_eq!(m.compute_time_s, 0.0);

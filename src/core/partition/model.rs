@@ -10,7 +10,14 @@ pub const MB: f64 = 1e6;
 /// Default size of the raw input when the profile does not state it, MB.
 pub const DEFAULT_INPUT_MB: f64 = 1.0;
 
-/// Fails with `ERR_NON_FINITE` for NaN/±Inf and `ERR_INVALID_ARG` for a negative value.
+/// Largest size, flop count, memory or latency accepted (10³⁰): far beyond any model, and
+/// small enough that no sum or product of costs can overflow to Infinity.
+pub const MAX_QUANTITY: f64 = 1e30;
+/// Smallest non-zero rate accepted: 10⁻⁹ TFLOPS and 10⁻⁹ Mbps, for the same reason.
+pub const MIN_RATE: f64 = 1e-9;
+
+/// Fails with `ERR_NON_FINITE` for NaN/±Inf and `ERR_INVALID_ARG` for a negative value or
+/// one above `MAX_QUANTITY`.
 pub(crate) fn check_size(what: &str, v: f64) -> Result<()> {
     if !v.is_finite() {
         return Err(Error::new(
@@ -20,6 +27,11 @@ pub(crate) fn check_size(what: &str, v: f64) -> Result<()> {
     }
     if v < 0.0 {
         return Err(Error::invalid_arg(format!("{what} must be >= 0, got {v}")));
+    }
+    if v > MAX_QUANTITY {
+        return Err(Error::invalid_arg(format!(
+            "{what} must be at most 1e30, got {v}"
+        )));
     }
     Ok(())
 }
@@ -309,9 +321,9 @@ impl Node {
         let id = id.into();
         check_size(&format!("node '{id}' memoryGb"), memory_gb)?;
         check_size(&format!("node '{id}' computeTflops"), compute_tflops)?;
-        if compute_tflops <= 0.0 {
+        if compute_tflops < MIN_RATE {
             return Err(Error::invalid_arg(format!(
-                "node '{id}' computeTflops must be > 0, got {compute_tflops}"
+                "node '{id}' computeTflops must be at least 1e-9, got {compute_tflops}"
             )));
         }
         Ok(Node {
@@ -345,9 +357,12 @@ pub struct Link {
 impl Link {
     /// Validates: bandwidth >= 0 (may be +Infinity), latency finite >= 0.
     pub fn new(bandwidth_mbps: f64, latency_ms: f64, what: &str) -> Result<Link> {
-        if bandwidth_mbps.is_nan() || bandwidth_mbps < 0.0 {
+        if bandwidth_mbps.is_nan()
+            || bandwidth_mbps < 0.0
+            || (bandwidth_mbps > 0.0 && bandwidth_mbps < MIN_RATE)
+        {
             return Err(Error::invalid_arg(format!(
-                "{what}.bandwidthMbps must be >= 0, got {bandwidth_mbps}"
+                "{what}.bandwidthMbps must be 0 (no link) or at least 1e-9, got {bandwidth_mbps}"
             )));
         }
         check_size(&format!("{what}.latencyMs"), latency_ms)?;
