@@ -597,3 +597,17 @@ test('applyUpdate refuses non-finite inputs and an overflowing step', (t) => {
   t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([NaN, 2], [1, 2]))!.code, 'ERR_NON_FINITE')
   t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([3e38], [-3e38], 10))!.code, 'ERR_NON_FINITE')
 })
+
+test('server optimisers refuse an aggregate too large for their moments, and keep their state', (t) => {
+  for (const strategy of [AggregationStrategy.FEDADAM, AggregationStrategy.FEDYOGI, AggregationStrategy.FEDAVGM]) {
+    const agg = new GradientAggregator({ strategy })
+    const first = agg.aggregate([Float32Array.of(1, 2)])
+    t.is(t.throws<NodeJS.ErrnoException>(() => agg.aggregate([Float32Array.of(3e38, 1)]))!.code, 'ERR_NON_FINITE', strategy)
+    // The failed round changed nothing: a fresh optimiser fed the same two good rounds agrees.
+    const second = agg.aggregate([Float32Array.of(1, 2)])
+    const ref = new GradientAggregator({ strategy })
+    ref.aggregate([Float32Array.of(1, 2)])
+    t.deepEqual(Array.from(second), Array.from(ref.aggregate([Float32Array.of(1, 2)])), strategy)
+    t.true(first.every(Number.isFinite))
+  }
+})

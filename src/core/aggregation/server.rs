@@ -15,6 +15,9 @@ use rayon::prelude::*;
 use super::{Config, Strategy, CHUNK};
 use crate::core::error::{Code, Error, Result};
 
+/// Largest |component| of an aggregate the server optimisers accept (its square fits f32).
+const MAX_SERVER_DELTA: f32 = 1e18;
+
 /// Optimiser state carried across rounds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerState {
@@ -63,6 +66,18 @@ impl ServerState {
             cfg.beta2 as f32,
             cfg.tau as f32,
         );
+        // Squares of components above ~1.8e19 overflow f32 (FEDADAM would then step by 0,
+        // FEDYOGI by NaN). Refuse such an update before the moments are touched, so a failed
+        // round leaves the optimiser state as it was.
+        if let Some(k) = delta.iter().position(|x| x.abs() > MAX_SERVER_DELTA) {
+            return Err(Error::new(
+                Code::NonFinite,
+                format!(
+                    "aggregate[{k}] = {:e} is too large for the server optimiser (|x| must be ≤ 1e18)",
+                    delta[k]
+                ),
+            ));
+        }
         let mut step = vec![0.0f32; n];
         let strategy = cfg.strategy;
         let v_all: &mut [f32] = if strategy == Strategy::FedAvgM {
