@@ -10,6 +10,7 @@ use napi_derive::napi;
 use super::position::{position_from_object, Position};
 use napi::threadsafe_function::ThreadsafeFunction;
 
+use super::options::{date_ms, Reader};
 use super::task::{report_progress, CoreTask};
 use super::{invalid_arg, js_err, JsResult};
 use crate::core::geo::Geodetic;
@@ -19,119 +20,6 @@ use crate::core::mesh::{
 };
 
 // ------------------------------------------------------------------ argument reading
-
-/// Reads typed fields of a plain JS object, naming `what.key` in errors.
-struct Reader<'a, 'env> {
-    obj: &'a Object<'env>,
-    what: &'a str,
-}
-
-impl<'env> Reader<'_, 'env> {
-    fn raw(&self, key: &str) -> JsResult<Option<(Unknown<'env>, ValueType)>> {
-        let v: Option<Unknown> = self
-            .obj
-            .get(key)
-            .map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
-        match v {
-            None => Ok(None),
-            Some(u) => {
-                let t = u.get_type().map_err(|e| invalid_arg(e.to_string()))?;
-                match t {
-                    ValueType::Undefined | ValueType::Null => Ok(None),
-                    t => Ok(Some((u, t))),
-                }
-            }
-        }
-    }
-
-    fn num(&self, key: &str) -> JsResult<Option<f64>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::Number)) => Ok(Some(
-                unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a number, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn uint(&self, key: &str) -> JsResult<Option<u32>> {
-        match self.num(key)? {
-            None => Ok(None),
-            Some(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= u32::MAX as f64 => {
-                Ok(Some(x as u32))
-            }
-            Some(x) => Err(invalid_arg(format!(
-                "{}.{key} must be a non-negative integer, got {x}",
-                self.what
-            ))),
-        }
-    }
-
-    fn string(&self, key: &str) -> JsResult<Option<String>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::String)) => Ok(Some(
-                unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a string, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn boolean(&self, key: &str) -> JsResult<Option<bool>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::Boolean)) => Ok(Some(
-                unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a boolean, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn object(&self, key: &str) -> JsResult<Option<Object<'env>>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::Object)) => Ok(Some(
-                unsafe { u.cast::<Object>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be an object, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn date(&self, key: &str) -> JsResult<Option<f64>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, _)) => date_ms(&u, &format!("{}.{key}", self.what)).map(Some),
-        }
-    }
-}
-
-/// Unix milliseconds of a JS `Date`; anything else, or an invalid Date, is ERR_INVALID_ARG.
-fn date_ms(u: &Unknown, what: &str) -> JsResult<f64> {
-    let t = u.get_type().map_err(|e| invalid_arg(e.to_string()))?;
-    if t != ValueType::Object {
-        return Err(invalid_arg(format!("{what} must be a Date, got {t}")));
-    }
-    let d: Date = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
-    let ms = d
-        .value_of()
-        .map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
-    if !ms.is_finite() {
-        return Err(invalid_arg(format!("{what} is an invalid Date")));
-    }
-    Ok(ms)
-}
 
 fn to_date(ms: f64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms.round() as i64)

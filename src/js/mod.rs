@@ -4,6 +4,7 @@
 mod errors;
 pub use errors::*;
 pub mod arrays;
+pub mod options;
 pub mod position;
 pub mod task;
 

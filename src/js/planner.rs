@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::options::Reader;
 use super::task::CoreTask;
 use super::{invalid_arg, js_err, JsResult};
 use crate::core::error::Error as CoreError;
@@ -63,106 +64,6 @@ fn direction_to_js(d: Direction) -> TransferDirection {
 }
 
 // ------------------------------------------------------------------ argument reading
-
-/// Reads typed fields of a plain JS object, naming `what.key` in errors.
-struct Reader<'a, 'env> {
-    obj: &'a Object<'env>,
-    what: &'a str,
-}
-
-impl<'env> Reader<'_, 'env> {
-    fn raw(&self, key: &str) -> JsResult<Option<(Unknown<'env>, ValueType)>> {
-        let v: Option<Unknown> = self
-            .obj
-            .get(key)
-            .map_err(|e| invalid_arg(format!("{}.{key}: {e}", self.what)))?;
-        match v {
-            None => Ok(None),
-            Some(u) => match u.get_type().map_err(|e| invalid_arg(e.to_string()))? {
-                ValueType::Undefined | ValueType::Null => Ok(None),
-                t => Ok(Some((u, t))),
-            },
-        }
-    }
-
-    fn num(&self, key: &str) -> JsResult<Option<f64>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::Number)) => Ok(Some(
-                unsafe { u.cast::<f64>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a number, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn string(&self, key: &str) -> JsResult<Option<String>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::String)) => Ok(Some(
-                unsafe { u.cast::<String>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a string, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn boolean(&self, key: &str) -> JsResult<Option<bool>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, ValueType::Boolean)) => Ok(Some(
-                unsafe { u.cast::<bool>() }.map_err(|e| invalid_arg(e.to_string()))?,
-            )),
-            Some((_, t)) => Err(invalid_arg(format!(
-                "{}.{key} must be a boolean, got {t}",
-                self.what
-            ))),
-        }
-    }
-
-    fn date(&self, key: &str) -> JsResult<Option<f64>> {
-        match self.raw(key)? {
-            None => Ok(None),
-            Some((u, _)) => date_ms(&u, &format!("{}.{key}", self.what)).map(Some),
-        }
-    }
-
-    fn required<T>(&self, key: &str, v: Option<T>, kind: &str) -> JsResult<T> {
-        v.ok_or_else(|| invalid_arg(format!("{}.{key} ({kind}) is required", self.what)))
-    }
-}
-
-/// Unix milliseconds of a JS `Date`; anything else, or an invalid Date, is ERR_INVALID_ARG.
-fn date_ms(u: &Unknown, what: &str) -> JsResult<f64> {
-    let t = u.get_type().map_err(|e| invalid_arg(e.to_string()))?;
-    if t != ValueType::Object {
-        return Err(invalid_arg(format!("{what} must be a Date, got {t}")));
-    }
-    if !u.is_date().map_err(|e| invalid_arg(e.to_string()))? {
-        return Err(invalid_arg(format!(
-            "{what} must be a Date, got another object"
-        )));
-    }
-    let d: Date = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
-    let ms = d
-        .value_of()
-        .map_err(|_| invalid_arg(format!("{what} must be a Date, got another object")))?;
-    if !ms.is_finite() {
-        return Err(invalid_arg(format!("{what} is an invalid Date")));
-    }
-    // Results are Dates too: refuse what cannot be given back (chrono's range, about
-    // ±262,000 years), rather than returning 1970-01-01.
-    if DateTime::from_timestamp_millis(ms.round() as i64).is_none() {
-        return Err(invalid_arg(format!(
-            "{what} is outside the supported range of years (−262,000 to 262,000), got {ms} ms"
-        )));
-    }
-    Ok(ms)
-}
 
 fn to_date(ms: f64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms.round() as i64).unwrap_or_default()
