@@ -638,8 +638,8 @@ export interface AddSyncSatelliteOptions {
    * `NORAD_CAT_ID`, `OBJECT_NAME`.
    */
   omm?: Record<string, string | number>
-  /** Keplerian elements. */
-  kepler?: SyncKeplerElements
+  /** Keplerian elements (the same shape as the mesh's), used as SGP4 mean elements with no drag. */
+  kepler?: KeplerElementsOptions
   /** Replace an existing satellite with the same id instead of throwing ERR_DUPLICATE_NODE. @default false */
   replace?: boolean
 }
@@ -1422,26 +1422,6 @@ export interface SyncFailure {
   code: string
   /** Human message. */
   message: string
-}
-
-/** Keplerian elements for `addSatellite({ satelliteId, kepler })` (used as SGP4 mean elements, no drag). */
-export interface SyncKeplerElements {
-  /** Semi-major axis, km (or give `altitudeKm` for a circular orbit). */
-  semiMajorAxisKm?: number
-  /** Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm. */
-  altitudeKm?: number
-  /** Eccentricity in [0, 1). @default 0 */
-  eccentricity?: number
-  /** Inclination, degrees in [0, 180]. */
-  inclinationDeg: number
-  /** RAAN at epoch, degrees. @default 0 */
-  raanDeg?: number
-  /** Argument of perigee, degrees. @default 0 */
-  argPerigeeDeg?: number
-  /** Mean anomaly at epoch, degrees. @default 0 */
-  meanAnomalyDeg?: number
-  /** Epoch of the elements. */
-  epoch: Date
 }
 
 /** Look angles of a satellite from a station. */

@@ -467,29 +467,6 @@ pub struct SyncSchedulerOptions {
     pub orbit_inclination_deg: Option<f64>,
 }
 
-/// Keplerian elements for `addSatellite({ satelliteId, kepler })` (used as SGP4 mean elements, no drag).
-#[allow(dead_code)]
-#[napi(object, object_to_js = false)]
-pub struct SyncKeplerElements {
-    /// Semi-major axis, km (or give `altitudeKm` for a circular orbit).
-    pub semi_major_axis_km: Option<f64>,
-    /// Altitude above the WGS-84 equatorial radius, km: semi-major axis = 6378.137 + altitudeKm.
-    pub altitude_km: Option<f64>,
-    /// Eccentricity in [0, 1). @default 0
-    pub eccentricity: Option<f64>,
-    /// Inclination, degrees in [0, 180].
-    pub inclination_deg: f64,
-    /// RAAN at epoch, degrees. @default 0
-    pub raan_deg: Option<f64>,
-    /// Argument of perigee, degrees. @default 0
-    pub arg_perigee_deg: Option<f64>,
-    /// Mean anomaly at epoch, degrees. @default 0
-    pub mean_anomaly_deg: Option<f64>,
-    /// Epoch of the elements.
-    #[napi(ts_type = "Date")]
-    pub epoch: f64,
-}
-
 /// Options of `addSatellite`: exactly one of `tle`, `omm`, `kepler`.
 #[allow(dead_code)]
 #[napi(object, object_to_js = false)]
@@ -505,8 +482,8 @@ pub struct AddSyncSatelliteOptions {
     /// `NORAD_CAT_ID`, `OBJECT_NAME`.
     #[napi(ts_type = "Record<string, string | number>")]
     pub omm: Option<String>,
-    /// Keplerian elements.
-    pub kepler: Option<SyncKeplerElements>,
+    /// Keplerian elements (the same shape as the mesh's), used as SGP4 mean elements with no drag.
+    pub kepler: Option<super::mesh::KeplerElementsOptions>,
     /// Replace an existing satellite with the same id instead of throwing ERR_DUPLICATE_NODE. @default false
     pub replace: Option<bool>,
 }
