@@ -47,11 +47,17 @@ export declare class CompressionConfig {
   static balanced(): CompressionConfig
   /** Every value, 16-bit stochastic quantization, no error feedback. */
   static lowCompression(): CompressionConfig
+  /** How gradients are reduced. */
   get compressionType(): CompressionType
+  /** Fraction of values dropped. */
   get sparsity(): number
+  /** Whether the client keeps and re-adds what it did not send. */
   get errorFeedback(): boolean
+  /** Bits per quantized value. */
   get quantizationBits(): number
+  /** Seed of random-k and stochastic rounding. */
   get seed(): number
+  /** Whether unquantized values are sent as half floats. */
   get fp16Values(): boolean
   /** How many values a gradient of `n` values keeps under this configuration. */
   kFor(n: number): number
@@ -794,6 +800,7 @@ export interface FederatedClientOptions {
 
 /** Traffic and round counters of a client. */
 export interface FederatedClientStats {
+  /** The client's node id. */
   nodeId: string
   /** Rounds compressed so far. */
   rounds: number
@@ -805,6 +812,7 @@ export interface FederatedClientStats {
   compressionRatio: number
   /** L2 norm of the error-feedback residual. */
   residualNorm: number
+  /** The configured compression type. */
   compressionType: CompressionType
 }
 
@@ -1306,8 +1314,11 @@ export interface PlannerWindow {
 
 /** The TypeScript shape accepted wherever a position is expected. */
 export interface PositionLike {
+  /** Geodetic latitude, degrees in [-90, 90]. */
   latitude: number
+  /** Longitude, degrees in [-180, 360]. */
   longitude: number
+  /** Height above the WGS-84 ellipsoid, km (default 0). */
   altitudeKm?: number
 }
 
@@ -1582,22 +1593,33 @@ export interface SyncWindowsOptions {
 
 /** A snapshot of every metric, for logs and `JSON.stringify`. */
 export interface TrainingMetricsSummary {
+  /** Steps counted. */
   totalSteps: number
+  /** Samples processed. */
   totalSamples: number
+  /** Seconds of compute. */
   computeTimeS: number
+  /** Seconds the link was busy. */
   communicationTimeS: number
+  /** Seconds spent waiting. */
   idleTimeS: number
+  /** Compute ÷ (compute + communication + idle); 0 with no time recorded. */
   computeEfficiency: number
   /** Communication ÷ compute time; null while no compute time is recorded. */
   communicationOverhead?: number
+  /** Bytes sent. */
   bytesUploaded: number
+  /** Bytes received. */
   bytesDownloaded: number
+  /** Bytes sent plus received. */
   totalBytesTransferred: number
+  /** Synchronisations counted. */
   syncCount: number
   /** Dense bytes ÷ wire bytes over recorded compressions (1 when none). */
   compressionRatio: number
   /** Mean loss; null when no loss was recorded. */
   averageLoss?: number
+  /** Last recorded loss; null when none. */
   latestLoss?: number
 }
 

@@ -181,26 +181,37 @@ impl CompressionConfig {
         }
     }
 
+    /// How gradients are reduced.
     #[napi(getter)]
     pub fn compression_type(&self) -> CompressionType {
         self.inner.compression_type.into()
     }
+
+    /// Fraction of values dropped.
     #[napi(getter)]
     pub fn sparsity(&self) -> f64 {
         self.inner.sparsity
     }
+
+    /// Whether the client keeps and re-adds what it did not send.
     #[napi(getter)]
     pub fn error_feedback(&self) -> bool {
         self.inner.error_feedback
     }
+
+    /// Bits per quantized value.
     #[napi(getter)]
     pub fn quantization_bits(&self) -> u32 {
         self.inner.quantization_bits as u32
     }
+
+    /// Seed of random-k and stochastic rounding.
     #[napi(getter)]
     pub fn seed(&self) -> f64 {
         self.inner.seed as f64
     }
+
+    /// Whether unquantized values are sent as half floats.
     #[napi(getter)]
     pub fn fp16_values(&self) -> bool {
         self.inner.fp16_values
@@ -334,6 +345,7 @@ pub struct FederatedClientOptions<'a> {
 /// Traffic and round counters of a client.
 #[napi(object)]
 pub struct FederatedClientStats {
+    /// The client's node id.
     pub node_id: String,
     /// Rounds compressed so far.
     pub rounds: f64,
@@ -345,6 +357,7 @@ pub struct FederatedClientStats {
     pub compression_ratio: f64,
     /// L2 norm of the error-feedback residual.
     pub residual_norm: f64,
+    /// The configured compression type.
     pub compression_type: CompressionType,
 }
 

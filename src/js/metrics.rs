@@ -31,22 +31,33 @@ pub struct SyncRecord {
 /// A snapshot of every metric, for logs and `JSON.stringify`.
 #[napi(object)]
 pub struct TrainingMetricsSummary {
+    /// Steps counted.
     pub total_steps: f64,
+    /// Samples processed.
     pub total_samples: f64,
+    /// Seconds of compute.
     pub compute_time_s: f64,
+    /// Seconds the link was busy.
     pub communication_time_s: f64,
+    /// Seconds spent waiting.
     pub idle_time_s: f64,
+    /// Compute ÷ (compute + communication + idle); 0 with no time recorded.
     pub compute_efficiency: f64,
     /// Communication ÷ compute time; null while no compute time is recorded.
     pub communication_overhead: Option<f64>,
+    /// Bytes sent.
     pub bytes_uploaded: f64,
+    /// Bytes received.
     pub bytes_downloaded: f64,
+    /// Bytes sent plus received.
     pub total_bytes_transferred: f64,
+    /// Synchronisations counted.
     pub sync_count: f64,
     /// Dense bytes ÷ wire bytes over recorded compressions (1 when none).
     pub compression_ratio: f64,
     /// Mean loss; null when no loss was recorded.
     pub average_loss: Option<f64>,
+    /// Last recorded loss; null when none.
     pub latest_loss: Option<f64>,
 }
 

@@ -76,8 +76,11 @@ impl Position {
 /// The TypeScript shape accepted wherever a position is expected.
 #[napi(object)]
 pub struct PositionLike {
+    /// Geodetic latitude, degrees in [-90, 90].
     pub latitude: f64,
+    /// Longitude, degrees in [-180, 360].
     pub longitude: f64,
+    /// Height above the WGS-84 ellipsoid, km (default 0).
     pub altitude_km: Option<f64>,
 }
 
