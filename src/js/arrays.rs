@@ -59,6 +59,47 @@ fn status(s: sys::napi_status, what: &str) -> napi::Result<(), String> {
     }
 }
 
+/// The element type, data pointer (already offset by byteOffset) and length of a typed
+/// array view, refusing a view of a detached buffer with ERR_DETACHED_BUFFER (napi reports
+/// those as ordinary empty views).
+fn typed_array_view(
+    raw_env: sys::napi_env,
+    raw: sys::napi_value,
+    what: &str,
+) -> napi::Result<(sys::napi_typedarray_type, *mut std::ffi::c_void, usize), String> {
+    let mut kind: sys::napi_typedarray_type = 0;
+    let mut len = 0usize;
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut offset = 0usize;
+    status(
+        unsafe {
+            sys::napi_get_typedarray_info(
+                raw_env,
+                raw,
+                &mut kind,
+                &mut len,
+                &mut data,
+                &mut buffer,
+                &mut offset,
+            )
+        },
+        what,
+    )?;
+    let mut detached = false;
+    status(
+        unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
+        what,
+    )?;
+    if detached {
+        return Err(napi::Error::new(
+            Code::DetachedBuffer.as_str().to_string(),
+            format!("{what} is a view of a detached ArrayBuffer (it was transferred); pass a live array"),
+        ));
+    }
+    Ok((kind, data, len))
+}
+
 /// Reads `value` (named `what` in errors) as f32 values.
 pub fn read_f32<'a>(
     env: &Env,
@@ -73,41 +114,12 @@ pub fn read_f32<'a>(
         what,
     )?;
     if is_typed {
-        let mut kind: sys::napi_typedarray_type = 0;
-        let mut len = 0usize;
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        let mut offset = 0usize;
-        status(
-            unsafe {
-                sys::napi_get_typedarray_info(
-                    raw_env,
-                    raw,
-                    &mut kind,
-                    &mut len,
-                    &mut data,
-                    &mut buffer,
-                    &mut offset,
-                )
-            },
-            what,
-        )?;
+        let (kind, data, len) = typed_array_view(raw_env, raw, what)?;
         if kind != sys::TypedarrayType::float32_array {
             return Err(invalid_arg(format!(
                 "{what} must be a Float32Array (or an array of numbers), got {}",
                 typed_array_name(kind)
             )));
-        }
-        let mut detached = false;
-        status(
-            unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
-            what,
-        )?;
-        if detached {
-            return Err(napi::Error::new(
-        Code::DetachedBuffer.as_str().to_string(),
-        format!("{what} is a view of a detached ArrayBuffer (it was transferred); pass a live Float32Array"),
-      ));
         }
         if len == 0 || data.is_null() {
             return Ok(F32Input::Borrowed(&[]));
@@ -191,41 +203,12 @@ pub fn read_bytes<'a>(
             "{what} must be a Buffer or Uint8Array, got {t}"
         )));
     }
-    let mut kind: sys::napi_typedarray_type = 0;
-    let mut len = 0usize;
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    let mut offset = 0usize;
-    status(
-        unsafe {
-            sys::napi_get_typedarray_info(
-                raw_env,
-                raw,
-                &mut kind,
-                &mut len,
-                &mut data,
-                &mut buffer,
-                &mut offset,
-            )
-        },
-        what,
-    )?;
+    let (kind, data, len) = typed_array_view(raw_env, raw, what)?;
     if kind != sys::TypedarrayType::uint8_array {
         return Err(invalid_arg(format!(
             "{what} must be a Buffer or Uint8Array, got {}",
             typed_array_name(kind)
         )));
-    }
-    let mut detached = false;
-    status(
-        unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
-        what,
-    )?;
-    if detached {
-        return Err(napi::Error::new(
-            Code::DetachedBuffer.as_str().to_string(),
-            format!("{what} is a view of a detached ArrayBuffer"),
-        ));
     }
     if len == 0 || data.is_null() {
         return Ok(&[]);
