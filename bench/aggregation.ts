@@ -5,38 +5,11 @@
 import { cpus } from 'node:os'
 import { AggregationStrategy, CompressionConfig, CompressionType, FederatedClient, GradientAggregator } from '../index.js'
 import * as peer from 'rotastellar-distributed-js'
+import { gaussian, median, time } from './util.js'
 
 const quick = process.argv.includes('--quick')
 
-function gaussian(n: number, seed: number): Float32Array {
-  let a = seed >>> 0
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = (r() + r() + r() + r() - 2) * 0.01
-  return out
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
-function time(fn: () => void, runs: number): number {
-  const ts: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint()
-    fn()
-    ts.push(Number(process.hrtime.bigint() - t0) / 1e6)
-  }
-  return median(ts)
-}
-
+const timeRuns = (fn: () => void, runs: number) => time(runs, fn)
 const fmt = (ms: number) => (ms < 1 ? ms.toFixed(3) : ms.toFixed(1)) + ' ms'
 const runs = quick ? 3 : 9
 const jsRuns = quick ? 3 : 5
@@ -63,7 +36,7 @@ const halves = gs.map((g) => [
   Buffer.from(g.buffer, g.byteOffset, g.byteLength / 2),
   Buffer.from(g.buffer, g.byteOffset + g.byteLength / 2, g.byteLength / 2),
 ])
-const readOnce = time(() => {
+const readOnce = timeRuns(() => {
   for (const [a, b] of halves) sink += Buffer.compare(a, b)
 }, runs)
 if (halves.some(([a, b]) => Buffer.compare(a, b) !== 0)) throw new Error('halves differ')
@@ -80,11 +53,11 @@ function jsWeightedSum(xs: Float32Array[], w: number[]): Float32Array {
 }
 
 agg.aggregate(gs, { weights }) // warm-up
-const ours = time(() => {
+const ours = timeRuns(() => {
   sink += agg.aggregate(gs, { weights })[0]
 }, runs)
 jsWeightedSum(gs, weights)
-const js = time(() => {
+const js = timeRuns(() => {
   sink += jsWeightedSum(gs, weights)[0]
 }, jsRuns)
 {
@@ -97,10 +70,10 @@ const js = time(() => {
 // The same with a reused output (`{ out }`): no fresh 40 MB to page-fault in.
 const out = new Float32Array(N)
 agg.aggregate(gs, { weights, out })
-const oursOut = time(() => {
+const oursOut = timeRuns(() => {
   sink += agg.aggregate(gs, { weights, out })[0]
 }, runs)
-const fresh = time(() => {
+const fresh = timeRuns(() => {
   sink += new Float32Array(N).fill(1)[0]
 }, runs)
 console.log(
@@ -120,10 +93,10 @@ const sparse = gs.map((g, i) =>
   }).compress(g),
 )
 agg.aggregate(sparse, { weights })
-const oursSparse = time(() => {
+const oursSparse = timeRuns(() => {
   sink += agg.aggregate(sparse, { weights })[0]
 }, runs)
-const oursSparseOut = time(() => {
+const oursSparseOut = timeRuns(() => {
   sink += agg.aggregate(sparse, { weights, out })[0]
 }, runs)
 console.log(
@@ -147,10 +120,10 @@ function jsMedian(xs: Float32Array[]): Float32Array {
   return out
 }
 med.aggregate(small)
-const oursMed = time(() => {
+const oursMed = timeRuns(() => {
   sink += med.aggregate(small)[0]
 }, runs)
-const jsMed = time(() => {
+const jsMed = timeRuns(() => {
   sink += jsMedian(small)[0]
 }, quick ? 1 : 3)
 {
@@ -164,11 +137,11 @@ console.log(`Median 16 × 1M: ours ${fmt(oursMed)} | plain JS (column + sort) ${
 
 // ---- 4. Trimmed mean and Krum, for scale ----------------------------------------------
 const tm = new GradientAggregator({ strategy: AggregationStrategy.TRIMMED_MEAN, trimFraction: 0.125 })
-const oursTm = time(() => {
+const oursTm = timeRuns(() => {
   sink += tm.aggregate(small)[0]
 }, runs)
 const krum = new GradientAggregator({ strategy: AggregationStrategy.KRUM, faultyNodes: 3 })
-const oursKrum = time(() => {
+const oursKrum = timeRuns(() => {
   sink += krum.aggregate(small)[0]
 }, runs)
 console.log(`Trimmed mean 16 × 1M: ${fmt(oursTm)} | Krum (f = 3) 16 × 1M: ${fmt(oursKrum)}`)
@@ -196,10 +169,10 @@ console.log(`Trimmed mean 16 × 1M: ${fmt(oursTm)} | Krum (f = 3) 16 × 1M: ${fm
     peerTimes.push(Number(process.hrtime.bigint() - t0) / 1e6)
   }
   const peerMs = median(peerTimes)
-  const oursP = time(() => {
+  const oursP = timeRuns(() => {
     sink += agg.aggregate(small, { weights })[0]
   }, runs)
-  const stream = time(() => {
+  const stream = timeRuns(() => {
     const s = new GradientAggregator()
     small.forEach((g, i) => s.add(`sat-${i}`, g, { samples: weights[i] }))
     sink += s.finish()[0]

@@ -5,43 +5,16 @@ import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { CompressionConfig, CompressionType, FederatedClient } from '../index.js'
 import * as peer from 'rotastellar-distributed-js'
+import { gaussian, median, time } from './util.js'
 
 const quick = process.argv.includes('--quick')
-
-function gaussian(n: number, seed: number): Float32Array {
-  let a = seed >>> 0
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = (r() + r() + r() + r() - 2) * 0.01
-  return out
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
-function time(fn: () => void, runs: number): number {
-  const ts: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint()
-    fn()
-    ts.push(Number(process.hrtime.bigint() - t0) / 1e6)
-  }
-  return median(ts)
-}
 
 function peakRssMb(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
   return m ? Number(m[1]) / 1024 : Number.NaN
 }
 
+const timeRuns = (fn: () => void, runs: number) => time(runs, fn)
 const fmt = (ms: number) => (ms < 1 ? ms.toFixed(3) : ms.toFixed(1)) + ' ms'
 
 console.log(`Top-1% with error feedback (sparsity 0.99), medians; ${process.arch}, ${cpus().length} cores`)
@@ -49,26 +22,26 @@ const sizes = quick ? [1_000_000, 10_000_000] : [1_000_000, 10_000_000, 100_000_
 for (const n of sizes) {
   const g = gaussian(n, n)
   const runs = n >= 100_000_000 ? 5 : 15
-  const slice = time(() => g.slice(), runs)
+  const slice = timeRuns(() => g.slice(), runs)
   const client = new FederatedClient({
     nodeId: 'sat-001',
     compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: true }),
   })
   client.compress(g) // first round allocates the residual
   const rssBefore = process.memoryUsage().rss
-  const ours = time(() => client.compress(g), runs)
+  const ours = timeRuns(() => client.compress(g), runs)
   const rssGrowthMb = (process.memoryUsage().rss - rssBefore) / 1e6
   const noEf = new FederatedClient({
     nodeId: 'sat-002',
     compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: false }),
   })
-  const oursNoEf = time(() => noEf.compress(g), runs)
+  const oursNoEf = timeRuns(() => noEf.compress(g), runs)
   const q = new FederatedClient({
     nodeId: 'sat-003',
     compression: new CompressionConfig({ compressionType: CompressionType.TOP_K_QUANTIZED, sparsity: 0.99, quantizationBits: 8 }),
   })
   q.compress(g)
-  const oursQ = time(() => q.compress(g), runs)
+  const oursQ = timeRuns(() => q.compress(g), runs)
   const c = client.compress(g)
   let peerMs = Number.NaN
   let peerNote = ''

@@ -12,12 +12,8 @@
 import os from 'node:os'
 import { SpaceMesh } from '../index.js'
 import { SpaceMesh as PeerMesh, createOrbitalNode } from 'rotastellar-distributed-js'
+import { median, now, rng, time } from './util.js'
 
-const now = () => Number(process.hrtime.bigint()) / 1e6
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 /** Median wall time and median process CPU time (all threads) of `fn`, ms. */
 function timeCpu(reps: number, fn: () => void): { wall: number; cpu: number } {
   const wall: number[] = []
@@ -31,25 +27,6 @@ function timeCpu(reps: number, fn: () => void): { wall: number; cpu: number } {
     cpu.push((c.user + c.system) / 1000)
   }
   return { wall: median(wall), cpu: median(cpu) }
-}
-function time(reps: number, fn: () => void): number {
-  const out: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const t0 = now()
-    fn()
-    out.push(now() - t0)
-  }
-  return median(out)
-}
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const EPOCH = new Date('2026-01-01T00:00:00Z')

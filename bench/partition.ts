@@ -9,31 +9,8 @@
 import os from 'node:os'
 import { ModelProfile, NodeType, PartitionObjective, PartitionOptimizer } from '../index.js'
 import { ModelProfile as PeerProfile, PartitionOptimizer as PeerOptimizer } from 'rotastellar-distributed-js'
+import { median, now, rng, time } from './util.js'
 
-const now = () => Number(process.hrtime.bigint()) / 1e6
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
-function time(reps: number, fn: () => void): number {
-  const out: number[] = []
-  for (let i = 0; i < reps; i++) {
-    const t0 = now()
-    fn()
-    out.push(now() - t0)
-  }
-  return median(out)
-}
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** `l` layers of 40–120 MB, 1–50 GFLOP, 1–8 MB activations; 50 MB input. */
 function profile(l: number) {

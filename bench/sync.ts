@@ -22,12 +22,8 @@ import os from 'node:os'
 import * as sat from 'satellite.js'
 import { SyncScheduler, GroundStation } from '../index.js'
 import { SyncScheduler as PeerScheduler, createGroundStation } from 'rotastellar-distributed-js'
+import { median, now } from './util.js'
 
-const now = () => Number(process.hrtime.bigint()) / 1e6
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN
