@@ -1269,6 +1269,12 @@ export interface PartitionPlan {
   inputNode: string
   /** Nodes that run no layer. */
   idleNodes: Array<string>
+  /**
+   * False only for THROUGHPUT when the search budget (`searchLimit`) ran out while
+   * choosing the lowest latency among the plans with the optimal period: the period is
+   * still optimal, the latency may not be the lowest such plan's. True otherwise.
+   */
+  tieBreakExact: boolean
 }
 
 /** One stage of a plan: a node and the contiguous run of layers it runs. */

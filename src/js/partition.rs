@@ -532,6 +532,10 @@ pub struct PartitionPlan {
     pub input_node: String,
     /// Nodes that run no layer.
     pub idle_nodes: Vec<String>,
+    /// False only for THROUGHPUT when the search budget (`searchLimit`) ran out while
+    /// choosing the lowest latency among the plans with the optimal period: the period is
+    /// still optimal, the latency may not be the lowest such plan's. True otherwise.
+    pub tie_break_exact: bool,
 }
 
 /// All three objectives' optimal plans for one problem.
@@ -550,6 +554,7 @@ fn plan_js(
     objective: core::Objective,
     placement: &[usize],
     cost: &core::PlanCost,
+    tie_break_exact: bool,
 ) -> PartitionPlan {
     let layers = &req.profile.layers;
     let nodes = &req.nodes;
@@ -607,12 +612,19 @@ fn plan_js(
             .filter(|(_, u)| !**u)
             .map(|(n, _)| n.id.clone())
             .collect(),
+        tie_break_exact,
     }
 }
 
 fn run(req: &Request, objective: core::Objective) -> std::result::Result<PartitionPlan, CoreError> {
     let plan = core::optimize_with_limit(&req.problem(), objective, req.limit)?;
-    Ok(plan_js(req, objective, &plan.placement, &plan.cost))
+    Ok(plan_js(
+        req,
+        objective,
+        &plan.placement,
+        &plan.cost,
+        plan.tie_break_exact,
+    ))
 }
 
 /// Finds the optimal placement of a model's layers on nodes (see docs/partition.md).
@@ -720,7 +732,7 @@ impl PartitionOptimizer {
             )?);
         }
         let cost = core::evaluate(&req.problem(), &placement).map_err(js_err)?;
-        Ok(plan_js(&req, req.objective, &placement, &cost))
+        Ok(plan_js(&req, req.objective, &placement, &cost, true))
     }
 }
 

@@ -15,8 +15,11 @@
 //! workspace) of its layers; time is compute (flops ÷ node speed) plus the transfer of
 //! activations between consecutive stages (propagation latency + size ÷ bandwidth).
 
+mod bounds;
 pub mod cost;
+mod front;
 pub mod model;
+mod period;
 pub mod solve;
 
 #[cfg(test)]

@@ -36,8 +36,11 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::bounds::CountBounds;
 use super::cost::{evaluate, hop, link_out, Hop, PlanCost};
+use super::front::Front;
 use super::model::{fits, Link, NodeKind, Problem};
+use super::period::{probe, Probe};
 use crate::core::error::{Code, Error, Result};
 
 /// What the optimizer minimises.
@@ -60,20 +63,20 @@ pub struct Plan {
     pub cost: PlanCost,
     /// Search states expanded (0 when the relaxation was already feasible).
     pub states_expanded: usize,
+    /// False when the search budget ran out while choosing the lowest latency among the
+    /// plans with the optimal period (throughput objective): the period is still optimal.
+    pub tie_break_exact: bool,
 }
 
 /// Upper bound on stored search states, so a pathological instance fails cleanly instead
 /// of exhausting memory.
 pub const MAX_STATES: usize = 300_000;
 
-type Key = (f64, f64);
+pub(super) type Key = (f64, f64);
 const INF: Key = (f64::INFINITY, f64::INFINITY);
 
 fn lt(a: Key, b: Key) -> bool {
     a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
-}
-fn le(a: Key, b: Key) -> bool {
-    a.0 < b.0 || (a.0 == b.0 && a.1 <= b.1)
 }
 fn is_inf(a: Key) -> bool {
     a.0 == f64::INFINITY
@@ -81,7 +84,7 @@ fn is_inf(a: Key) -> bool {
 
 /// How costs combine in one pass of the search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// Additive (latency, boundary MB).
     Latency,
     /// Additive (boundary MB, latency).
@@ -113,18 +116,18 @@ impl Mode {
 }
 
 /// Interchangeable nodes.
-struct Class {
-    kind: NodeKind,
-    memory_mb: f64,
-    nodes: Vec<usize>,
+pub(super) struct Class {
+    pub(super) kind: NodeKind,
+    pub(super) memory_mb: f64,
+    pub(super) nodes: Vec<usize>,
 }
 
 /// Precomputed tables shared by both searches.
-struct Ctx<'a, 'p> {
-    p: &'a Problem<'p>,
-    classes: Vec<Class>,
+pub(super) struct Ctx<'a, 'p> {
+    pub(super) p: &'a Problem<'p>,
+    pub(super) classes: Vec<Class>,
     /// `reach[b][i]`: largest j such that layers i..j fit on a node of class b.
-    reach: Vec<Vec<u32>>,
+    pub(super) reach: Vec<Vec<u32>>,
     /// Link from class row (K = the input node) to class col; `None` inside = same node.
     link: Vec<Vec<Option<Link>>>,
 }
@@ -233,12 +236,12 @@ impl<'a, 'p> Ctx<'a, 'p> {
         }
     }
 
-    fn k(&self) -> usize {
+    pub(super) fn k(&self) -> usize {
         self.classes.len()
     }
 
     /// Space side of a class, or of the input node for row K.
-    fn space(&self, a: usize) -> bool {
+    pub(super) fn space(&self, a: usize) -> bool {
         if a == self.k() {
             self.p.nodes[self.p.endpoints.input].kind.in_space()
         } else {
@@ -247,7 +250,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
     }
 
     /// Hop from `a` (class, or K = input) to class `b` at boundary `i`.
-    fn hop_in(&self, a: usize, b: usize, i: usize) -> Option<Hop> {
+    pub(super) fn hop_in(&self, a: usize, b: usize, i: usize) -> Option<Hop> {
         hop(
             self.link[a][b],
             self.p.profile.boundary_mb(i),
@@ -256,7 +259,7 @@ impl<'a, 'p> Ctx<'a, 'p> {
         )
     }
 
-    fn hop_out(&self, a: usize) -> Option<Hop> {
+    pub(super) fn hop_out(&self, a: usize) -> Option<Hop> {
         let rep = self.classes[a].nodes[0];
         let (link, sink_space) = link_out(self.p, rep);
         hop(
@@ -267,31 +270,81 @@ impl<'a, 'p> Ctx<'a, 'p> {
         )
     }
 
-    fn comp_ms(&self, b: usize, flops: f64) -> f64 {
+    pub(super) fn comp_ms(&self, b: usize, flops: f64) -> f64 {
         self.p.nodes[self.classes[b].nodes[0]].compute_ms(flops)
     }
 
+    /// Nodes per class (saturating at u16::MAX).
+    pub(super) fn counts(&self) -> Vec<u16> {
+        self.classes
+            .iter()
+            .map(|c| c.nodes.len().min(u16::MAX as usize) as u16)
+            .collect()
+    }
+
+    /// `s[i]`: memory of layers `i..`, MB.
+    pub(super) fn suffix_memory(&self) -> Vec<f64> {
+        let layers = &self.p.profile.layers;
+        let mut s = vec![0.0f64; layers.len() + 1];
+        for i in (0..layers.len()).rev() {
+            s[i] = s[i + 1] + layers[i].memory_mb();
+        }
+        s
+    }
+
+    /// `s[i]`: flops of layers `i..`.
+    pub(super) fn suffix_flops(&self) -> Vec<f64> {
+        let layers = &self.p.profile.layers;
+        let mut s = vec![0.0f64; layers.len() + 1];
+        for i in (0..layers.len()).rev() {
+            s[i] = s[i + 1] + layers[i].flops;
+        }
+        s
+    }
+
+    /// Whether the nodes not yet used could hold `memory_mb` of layers and, each running
+    /// for at most `cap` ms, compute `flops` (necessary for a plan to finish; slack for
+    /// the rounding of sums taken in another order).
+    pub(super) fn may_hold(
+        &self,
+        counts: &[u16],
+        used: &[u16],
+        memory_mb: f64,
+        flops: f64,
+        cap: f64,
+    ) -> bool {
+        let (mut mem, mut speed) = (0.0, 0.0);
+        for (c, (&n, &u)) in self.classes.iter().zip(counts.iter().zip(used)) {
+            let free = (n - u) as f64;
+            mem += free * c.memory_mb;
+            speed += free * self.p.nodes[c.nodes[0]].compute_tflops * 1e9;
+        }
+        let slack = |x: f64| x * (1.0 + 1e-9) + 1e-9;
+        memory_mb <= slack(mem) && (cap == f64::INFINITY || flops <= slack(speed * cap))
+    }
+
     /// Whether class `b` may follow `a` ignoring counts (a different node must exist).
-    fn may_follow(&self, a: usize, b: usize) -> bool {
+    pub(super) fn may_follow(&self, a: usize, b: usize) -> bool {
         a != b || self.classes[b].nodes.len() >= 2
     }
 }
 
 /// Relaxed cost-to-go: `h[i][a]` = best completion from `i` layers done with the last
 /// stage on class `a` (a = K: nothing placed yet, only at i = 0), ignoring node counts.
-struct Relaxed {
+pub(super) struct Relaxed {
     w: usize,
     h: Vec<Key>,
     next: Vec<(u32, u32)>,
 }
 
 impl Relaxed {
-    fn at(&self, i: usize, a: usize) -> Key {
+    pub(super) fn at(&self, i: usize, a: usize) -> Key {
         self.h[i * self.w + a]
     }
 }
 
-fn relax(ctx: &Ctx, mode: Mode, cap: f64) -> Relaxed {
+/// The count-free DP: the best completion of every state ignoring node counts.
+pub(super) fn relax(ctx: &Ctx, mode: Mode, cap: f64) -> Relaxed {
     let k = ctx.k();
     let w = k + 1;
     let l = ctx.p.profile.layers.len();
@@ -356,9 +409,9 @@ fn relax(ctx: &Ctx, mode: Mode, cap: f64) -> Relaxed {
 }
 
 /// Stages as (class, start, end).
-type ClassStages = Vec<(usize, usize, usize)>;
+pub(super) type ClassStages = Vec<(usize, usize, usize)>;
 
-fn relaxed_plan(ctx: &Ctx, r: &Relaxed) -> ClassStages {
+pub(super) fn relaxed_plan(ctx: &Ctx, r: &Relaxed) -> ClassStages {
     let l = ctx.p.profile.layers.len();
     let mut out = Vec::new();
     let (mut i, mut a) = (0usize, ctx.k());
@@ -402,23 +455,24 @@ struct Label {
     dead: bool,
 }
 
-/// Exact search with node counts. `Ok(None)`: no plan; also returns how far any partial
-/// plan got and the number of states expanded.
+/// Exact search with node counts (additive modes). `Ok(None)`: no plan; also returns how
+/// far any partial plan got and the number of states expanded.
 fn search(
     ctx: &Ctx,
     mode: Mode,
     cap: f64,
     r: &Relaxed,
+    known: Key,
     limit: usize,
 ) -> Result<(Option<ClassStages>, usize, usize)> {
+    debug_assert!(mode != Mode::Period, "the bottleneck pass is period.rs");
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let layers = &ctx.p.profile.layers;
-    let counts: Vec<u16> = ctx
-        .classes
-        .iter()
-        .map(|c| c.nodes.len().min(u16::MAX as usize) as u16)
-        .collect();
+    let counts = ctx.counts();
+    // No finish can beat `known` (a plan's cost) when its bound is above it.
+    let beyond = |x: f64| x > known.0 * (1.0 + 1e-9) + 1e-9;
+    let bounds = CountBounds::new(ctx, cap);
     let mut labels: Vec<Label> = vec![Label {
         pos: 0,
         class: k as u32,
@@ -427,69 +481,35 @@ fn search(
         dead: false,
     }];
     let mut used: Vec<u16> = vec![0; k];
-    let mut buckets: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut fronts: Vec<Front> = (0..(l + 1) * k).map(|_| Front::default()).collect();
+    let mut dropped = Vec::new();
     let mut heap = BinaryHeap::new();
-    heap.push(Item {
-        f: r.at(0, k),
-        pos: 0,
-        idx: 0,
-    });
+    if bounds.may_finish(0, k, &bounds.free(&counts, &used)) {
+        heap.push(Item {
+            f: r.at(0, k),
+            pos: 0,
+            idx: 0,
+        });
+    }
     let mut furthest = 0usize;
     let mut expanded = 0usize;
     let mut u = vec![0u16; k];
-    // Count-aware bounds: the layers left must fit in the memory of the nodes left, and
-    // (bottleneck mode) some remaining stage takes at least remaining flops ÷ the
-    // remaining nodes' total speed.
-    let mut suffix_flops = vec![0.0f64; l + 1];
-    let mut suffix_mem = vec![0.0f64; l + 1];
-    for i in (0..l).rev() {
-        suffix_flops[i] = suffix_flops[i + 1] + layers[i].flops;
-        suffix_mem[i] = suffix_mem[i + 1] + layers[i].memory_mb();
-    }
-    let speed: Vec<f64> = ctx
-        .classes
-        .iter()
-        .map(|c| ctx.p.nodes[c.nodes[0]].compute_tflops * 1e9)
-        .collect();
-    // In bottleneck mode every finished plan costs at least the current frontier value
-    // `fcur`, so partial costs below it are equivalent: compare max(g, fcur).
-    let mut fcur = 0.0f64;
+    // The layers left must fit in the memory, and the time cap, of the nodes left.
+    let (suffix_mem, suffix_flops) = (ctx.suffix_memory(), ctx.suffix_flops());
     let mut lower = 0.0f64;
     while let Some(Item { idx, f: fpop, .. }) = heap.pop() {
         lower = lower.max(fpop.0);
-        if mode == Mode::Period {
-            fcur = fcur.max(fpop.0);
-        }
-        let eff = |g: Key| {
-            if mode == Mode::Period {
-                (g.0.max(fcur), 0.0)
-            } else {
-                g
-            }
-        };
         let lab = &labels[idx as usize];
         if lab.dead {
             continue;
         }
         let (i, a, g) = (lab.pos as usize, lab.class as usize, lab.g);
         if i == l {
-            // Rebuild the stages.
-            let mut st = Vec::new();
-            let mut x = idx as usize;
-            while labels[x].parent != u32::MAX {
-                let par = labels[x].parent as usize;
-                st.push((
-                    labels[x].class as usize,
-                    labels[par].pos as usize,
-                    labels[x].pos as usize,
-                ));
-                x = par;
-            }
-            st.reverse();
-            return Ok((Some(st), furthest, expanded));
+            return Ok((Some(rebuild(&labels, idx)), furthest, expanded));
         }
         expanded += 1;
         furthest = furthest.max(i);
+        let free_here = bounds.free(&counts, &used[idx as usize * k..idx as usize * k + k]);
         for b in 0..k {
             let ub = used[idx as usize * k + b];
             if ub >= counts[b] {
@@ -501,6 +521,8 @@ fn search(
             if hp.serialize_ms > cap {
                 continue;
             }
+            let mut free = free_here.clone();
+            bounds.take(&mut free, b);
             let gh = mode.combine(g, mode.hop(&hp));
             let mut flops = 0.0;
             for j in i + 1..=ctx.reach[b][i] as usize {
@@ -510,7 +532,7 @@ fn search(
                     break;
                 }
                 let rest = r.at(j, b);
-                if is_inf(rest) {
+                if is_inf(rest) || !bounds.may_finish(j, b, &free) {
                     continue;
                 }
                 let mut g2 = mode.combine(gh, mode.comp(c));
@@ -520,53 +542,20 @@ fn search(
                 }
                 u.copy_from_slice(&used[idx as usize * k..idx as usize * k + k]);
                 u[b] += 1;
-                let mut bound = 0.0f64;
-                if j < l {
-                    let (mut mem_left, mut speed_left) = (0.0, 0.0);
-                    for c in 0..k {
-                        let free = (counts[c] - u[c]) as f64;
-                        mem_left += free * ctx.classes[c].memory_mb;
-                        speed_left += free * speed[c];
-                    }
-                    if suffix_mem[j] > mem_left * (1.0 + 1e-9) + 1e-9 || speed_left == 0.0 {
-                        continue;
-                    }
-                    if mode == Mode::Period {
-                        bound = suffix_flops[j] / speed_left * (1.0 - 1e-9);
-                    }
-                }
-                // Pareto dominance at (j, b).
-                let key = (j * k + b) as u32;
-                let bucket = buckets.entry(key).or_default();
-                let mut dominated = false;
-                for &e in bucket.iter() {
-                    let el = &labels[e as usize];
-                    if el.dead {
-                        continue;
-                    }
-                    let eu = &used[e as usize * k..e as usize * k + k];
-                    if le(eff(el.g), eff(g2)) && eu.iter().zip(&u).all(|(x, y)| x <= y) {
-                        dominated = true;
-                        break;
-                    }
-                }
-                if dominated {
+                if j < l && !ctx.may_hold(&counts, &u, suffix_mem[j], suffix_flops[j], cap) {
                     continue;
                 }
-                bucket.retain(|&e| {
-                    let el = &mut labels[e as usize];
-                    if el.dead {
-                        return false;
-                    }
-                    let eu = &used[e as usize * k..e as usize * k + k];
-                    if le(eff(g2), eff(el.g)) && u.iter().zip(eu).all(|(x, y)| x <= y) {
-                        el.dead = true;
-                        return false;
-                    }
-                    true
-                });
+                // Pareto dominance at (j, b).
                 let n = labels.len() as u32;
-                bucket.push(n);
+                let front = &mut fronts[j * k + b];
+                if front.dominates(g2, &u) {
+                    continue;
+                }
+                dropped.clear();
+                front.insert(n, g2, &u, &mut dropped);
+                for &d in &dropped {
+                    labels[d as usize].dead = true;
+                }
                 labels.push(Label {
                     pos: j as u32,
                     class: b as u32,
@@ -575,9 +564,10 @@ fn search(
                     dead: false,
                 });
                 used.extend_from_slice(&u);
-                let mut f = if j == l { g2 } else { mode.combine(g2, rest) };
-                if mode == Mode::Period {
-                    f.0 = f.0.max(bound);
+                let f = if j == l { g2 } else { mode.combine(g2, rest) };
+                if beyond(f.0) {
+                    labels.last_mut().expect("just pushed").dead = true;
+                    continue;
                 }
                 heap.push(Item {
                     f,
@@ -589,20 +579,14 @@ fn search(
                         Mode::Latency if cap.is_finite() => format!(
                             "the latency at the optimal period {cap} ms is at least {lower} ms"
                         ),
-                        Mode::Latency => format!("the optimal latency is at least {lower} ms"),
+                        Mode::Latency | Mode::Period => {
+                            format!("the optimal latency is at least {lower} ms")
+                        }
                         Mode::Bytes => {
                             format!("the optimal space-ground traffic is at least {lower} MB")
                         }
-                        Mode::Period => {
-                            format!("the optimal pipeline period is at least {lower} ms")
-                        }
                     };
-                    return Err(Error::new(
-                        Code::SearchLimit,
-                        format!(
-                            "the exact search stored more than {limit} states ({k} node classes) without finishing; {what}. Raise searchLimit, or group identical nodes (same kind, memory and compute)"
-                        ),
-                    ));
+                    return Err(search_limit(limit, k, &what));
                 }
             }
         }
@@ -610,12 +594,40 @@ fn search(
     Ok((None, furthest, expanded))
 }
 
+/// The class stages of the path ending at label `idx`.
+fn rebuild(labels: &[Label], idx: u32) -> ClassStages {
+    let mut st = Vec::new();
+    let mut x = idx as usize;
+    while labels[x].parent != u32::MAX {
+        let par = labels[x].parent as usize;
+        st.push((
+            labels[x].class as usize,
+            labels[par].pos as usize,
+            labels[x].pos as usize,
+        ));
+        x = par;
+    }
+    st.reverse();
+    st
+}
+
+/// The error for a search that stored more than `limit` states; `what` states the bound
+/// proven so far.
+pub(super) fn search_limit(limit: usize, k: usize, what: &str) -> Error {
+    Error::new(
+        Code::SearchLimit,
+        format!(
+            "the exact search stored more than {limit} states ({k} node classes) without finishing; {what}. Raise searchLimit, or group identical nodes (same kind, memory and compute)"
+        ),
+    )
+}
+
 fn layer_name(p: &Problem, i: usize) -> String {
     format!("'{}' (index {i})", p.profile.layers[i].name)
 }
 
 /// Explains why no plan exists, naming a layer where possible.
-fn infeasible(ctx: &Ctx, furthest: usize, counts_bind: bool) -> Error {
+pub(super) fn infeasible(ctx: &Ctx, furthest: usize, counts_bind: bool) -> Error {
     let p = ctx.p;
     let l = p.profile.layers.len();
     if furthest >= l {
@@ -678,7 +690,7 @@ fn precheck(p: &Problem) -> Result<()> {
 }
 
 /// Furthest layer boundary reachable ignoring counts (for error messages).
-fn furthest_relaxed(ctx: &Ctx) -> usize {
+pub(super) fn furthest_relaxed(ctx: &Ctx) -> usize {
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let mut ok = vec![false; (l + 1) * (k + 1)];
@@ -706,7 +718,15 @@ fn furthest_relaxed(ctx: &Ctx) -> usize {
     far
 }
 
-fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64, limit: usize) -> Result<(ClassStages, usize)> {
+/// The optimum of an additive `mode` among plans whose stages and transfers take ≤ `cap`
+/// ms; `known` is a plan within the cap when the caller has one.
+fn solve_mode(
+    ctx: &Ctx,
+    mode: Mode,
+    cap: f64,
+    known: Option<ClassStages>,
+    limit: usize,
+) -> Result<(ClassStages, usize)> {
     let r = relax(ctx, mode, cap);
     let k = ctx.k();
     if is_inf(r.at(0, k)) {
@@ -724,8 +744,17 @@ fn solve_mode(ctx: &Ctx, mode: Mode, cap: f64, limit: usize) -> Result<(ClassSta
     {
         return Ok((plan, 0));
     }
-    match search(ctx, mode, cap, &r, limit)? {
-        (Some(st), _, expanded) => Ok((st, expanded)),
+    let mut expanded = 0;
+    let known = match known {
+        Some(st) => st,
+        None => match probe(ctx, cap, limit, &mut expanded)? {
+            Probe::Found(st) => st,
+            Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
+        },
+    };
+    match search(ctx, mode, cap, &r, key_of(ctx, mode, &known), limit)? {
+        (Some(st), _, e) => Ok((st, expanded + e)),
+        // The known plan is within the bound it set, so the search always finds one.
         (None, furthest, _) => Err(infeasible(ctx, furthest, true)),
     }
 }
@@ -742,14 +771,23 @@ pub fn optimize(p: &Problem, objective: Objective) -> Result<Plan> {
 pub fn optimize_with_limit(p: &Problem, objective: Objective, limit: usize) -> Result<Plan> {
     precheck(p)?;
     let ctx = Ctx::new(p);
+    let mut tie_break_exact = true;
     let (stages, expanded) = match objective {
-        Objective::Latency => solve_mode(&ctx, Mode::Latency, f64::INFINITY, limit)?,
-        Objective::Bytes => solve_mode(&ctx, Mode::Bytes, f64::INFINITY, limit)?,
+        Objective::Latency => solve_mode(&ctx, Mode::Latency, f64::INFINITY, None, limit)?,
+        Objective::Bytes => solve_mode(&ctx, Mode::Bytes, f64::INFINITY, None, limit)?,
         Objective::Throughput => {
-            let (st, e1) = solve_mode(&ctx, Mode::Period, f64::INFINITY, limit)?;
+            let (st, e1) = super::period::min_period(&ctx, limit)?;
             let period = period_of(&ctx, &st);
-            let (st, e2) = solve_mode(&ctx, Mode::Latency, period, limit)?;
-            (st, e1 + e2)
+            // The tie-break is a second search; when it runs out of budget the period is
+            // still optimal, so return the plan found for it, flagged.
+            match solve_mode(&ctx, Mode::Latency, period, Some(st.clone()), limit) {
+                Ok((st, e2)) => (st, e1 + e2),
+                Err(e) if e.code == Code::SearchLimit => {
+                    tie_break_exact = false;
+                    (st, e1 + limit)
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     // Class stages → nodes: the n-th use of a class takes its n-th node in list order.
@@ -766,13 +804,14 @@ pub fn optimize_with_limit(p: &Problem, objective: Objective, limit: usize) -> R
         placement,
         cost,
         states_expanded: expanded,
+        tie_break_exact,
     })
 }
 
-/// The period of class stages computed exactly as the search computes it.
-fn period_of(ctx: &Ctx, st: &ClassStages) -> f64 {
+/// The cost key of class stages in `mode`, summed in plan order.
+pub(super) fn key_of(ctx: &Ctx, mode: Mode, st: &ClassStages) -> Key {
     let layers = &ctx.p.profile.layers;
-    let mut period = 0.0f64;
+    let mut g = (0.0, 0.0);
     let mut a = ctx.k();
     for &(b, s, e) in st {
         let hp = ctx.hop_in(a, b, s).expect("plan uses usable links");
@@ -780,12 +819,19 @@ fn period_of(ctx: &Ctx, st: &ClassStages) -> f64 {
         for layer in &layers[s..e] {
             flops += layer.flops;
         }
-        period = period.max(hp.serialize_ms).max(ctx.comp_ms(b, flops));
+        g = mode.combine(
+            mode.combine(g, mode.hop(&hp)),
+            mode.comp(ctx.comp_ms(b, flops)),
+        );
         a = b;
     }
-    period.max(
-        ctx.hop_out(a)
-            .expect("plan reaches the output")
-            .serialize_ms,
+    mode.combine(
+        g,
+        mode.hop(&ctx.hop_out(a).expect("plan reaches the output")),
     )
+}
+
+/// The period of class stages computed exactly as the search computes it.
+pub(super) fn period_of(ctx: &Ctx, st: &ClassStages) -> f64 {
+    key_of(ctx, Mode::Period, st).0
 }

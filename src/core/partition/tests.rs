@@ -388,6 +388,68 @@ fn counts_binding_search_equals_brute_force() {
     );
 }
 
+/// Pipelines that need most nodes, with slow links that forbid some boundaries: the
+/// period's bisection and its count bounds decide. Brute force over all placements of 6
+/// layers on 6 nodes (two classes of identical nodes), every objective.
+#[test]
+fn tight_pipelines_equal_brute_force() {
+    let mut r = Rng::new(49);
+    let (mut searched, mut feasible) = (0, 0);
+    for trial in 0..150 {
+        let l = 6;
+        let specs: Vec<LayerSpec> = (0..l)
+            .map(|i| {
+                layer(
+                    &format!("l{i}"),
+                    (1 + r.below(3)) as f64,
+                    (1 + r.below(9)) as f64 * 1e9,
+                    Some((1 + r.below(6)) as f64),
+                )
+            })
+            .collect();
+        let profile = Profile::new("m", specs, Some((1 + r.below(6)) as f64)).unwrap();
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            nodes.push(Node::new(format!("s{i}"), NodeKind::Satellite, 0.004, 2.0).unwrap());
+        }
+        for i in 0..3 {
+            nodes.push(Node::new(format!("g{i}"), NodeKind::Ground, 0.003, 5.0).unwrap());
+        }
+        let mut links = LinkModel::default();
+        for row in links.kinds.iter_mut() {
+            for lk in row.iter_mut() {
+                lk.bandwidth_mbps = [200.0, 1000.0, 4000.0][r.below(3) as usize];
+            }
+        }
+        let ep = Endpoints::default_for(&nodes);
+        let p = Problem::new(&profile, &nodes, &links, ep).unwrap();
+        let costs = all_costs(&profile, &nodes, &links, ep);
+        for obj in [Objective::Throughput, Objective::Latency, Objective::Bytes] {
+            match optimize(&p, obj) {
+                Err(e) => {
+                    assert!(costs.is_empty(), "trial {trial} {obj:?}: {e}");
+                    assert_eq!(e.code, Code::Infeasible);
+                }
+                Ok(plan) => {
+                    feasible += 1;
+                    searched += (plan.states_expanded > 0) as usize;
+                    assert!(plan.tie_break_exact);
+                    let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement).unwrap();
+                    let (best, got) = (brute_best(&costs, obj), brute_best(&[mine], obj));
+                    assert!(
+                        close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
+                        "trial {trial} {obj:?}: {got:?} vs {best:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        searched > 100 && feasible > 300,
+        "searched {searched}, feasible {feasible}"
+    );
+}
+
 fn sat_ground(down_mbps: f64) -> (Vec<Node>, LinkModel) {
     let nodes = vec![
         Node::new("sat", NodeKind::Satellite, 8.0, 1.0).unwrap(),
@@ -756,12 +818,17 @@ fn big_instance_is_solved() {
         let plan = optimize(&p, obj).unwrap();
         assert_eq!(plan.placement.len(), 500);
     }
-    // Known limit: a pipeline over many nodes binds the counts; the exact search may stop
-    // at its state budget with ERR_SEARCH_LIMIT rather than return a non-optimal plan.
-    match optimize(&p, Objective::Throughput) {
-        Ok(plan) => assert_eq!(plan.placement.len(), 500),
-        Err(e) => assert_eq!(e.code, Code::SearchLimit),
-    }
+    // The pipeline binds the counts (it needs nearly every node). No plan can beat the
+    // total flops spread over every node's speed, nor the count-free optimum.
+    let plan = optimize(&p, Objective::Throughput).unwrap();
+    assert_eq!(plan.placement.len(), 500);
+    let speed: f64 = nodes.iter().map(|n| n.compute_tflops * 1e9).sum();
+    assert!(plan.cost.period_ms >= profile.total_flops() / speed);
+    assert_eq!(evaluate(&p, &plan.placement).unwrap(), plan.cost);
+    // A budget too small for the proof stops with the bounds proven so far.
+    let e = optimize_with_limit(&p, Objective::Throughput, 1_000).unwrap_err();
+    assert_eq!(e.code, Code::SearchLimit);
+    assert!(e.message.contains("pipeline period is more than"), "{e}");
 }
 
 pub(crate) fn big_instance(l: usize, n: usize) -> (Profile, Vec<Node>) {

@@ -1,0 +1,153 @@
+//! Lower bounds on the nodes a plan must still use.
+//!
+//! Give each node class b a weight λ_b ≥ 0. `need_λ(i, a)` is the least total weight of
+//! the stages of any plan finishing from state `(i layers done, last stage on class a)`,
+//! ignoring the counts (a backward DP like the relaxation's). A partial plan whose free
+//! nodes weigh less than `need_λ` cannot finish. We use several weightings at once:
+//! - 0/1 on a group of classes: the fewest stages on that group (a Hall-type condition
+//!   the count-free relaxation misses);
+//! - the node speed: each stage's node must be fast enough for its run within the cap,
+//!   so this counts the capacity lost where a stage cannot take one more layer, which is
+//!   what decides tight pipelines (a bound from total flops alone ignores it);
+//! - the node memory, likewise for memory.
+//!
+//! Pruning with them is exact (only partial plans that cannot finish are dropped) and is
+//! what lets the count-aware searches prove quickly that a tight plan has no better one.
+
+use super::solve::Ctx;
+
+/// Unreachable.
+const NEVER: f64 = f64::INFINITY;
+
+/// `need_λ(i, a)` for every state and every weighting λ, at a cap on stage and link times.
+pub(super) struct CountBounds {
+    /// Number of weightings.
+    s: usize,
+    /// Row width of the state table (classes + the input row).
+    w: usize,
+    /// `inc[b * s + t]`: weight of class b in weighting t.
+    inc: Vec<f64>,
+    /// `need[(i * w + a) * s + t]`.
+    need: Vec<f64>,
+}
+
+/// The groups: every non-empty set of classes when there are at most 6, else each kind's
+/// classes, the complement of each, each side (space, ground) and all classes.
+fn groups(ctx: &Ctx) -> Vec<Vec<bool>> {
+    let k = ctx.k();
+    let mut out: Vec<Vec<bool>> = Vec::new();
+    if k <= 6 {
+        for mask in 1u32..(1 << k) {
+            out.push((0..k).map(|b| mask >> b & 1 == 1).collect());
+        }
+        return out;
+    }
+    let kind = |b: usize| ctx.classes[b].kind.index();
+    for x in 0..4 {
+        out.push((0..k).map(|b| kind(b) == x).collect());
+        out.push((0..k).map(|b| kind(b) != x).collect());
+    }
+    out.push((0..k).map(|b| ctx.classes[b].kind.in_space()).collect());
+    out.push((0..k).map(|b| !ctx.classes[b].kind.in_space()).collect());
+    out.push(vec![true; k]);
+    out.retain(|g| g.iter().any(|&x| x));
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl CountBounds {
+    /// The bounds for plans whose every stage compute and link serialization is ≤ `cap` ms.
+    pub(super) fn new(ctx: &Ctx, cap: f64) -> CountBounds {
+        let k = ctx.k();
+        let w = k + 1;
+        let l = ctx.p.profile.layers.len();
+        let layers = &ctx.p.profile.layers;
+        let groups = groups(ctx);
+        let s = groups.len() + 2;
+        let mut inc = vec![0.0; k * s];
+        for b in 0..k {
+            for (t, g) in groups.iter().enumerate() {
+                inc[b * s + t] = g[b] as u8 as f64;
+            }
+            inc[b * s + s - 2] = ctx.p.nodes[ctx.classes[b].nodes[0]].compute_tflops;
+            inc[b * s + s - 1] = ctx.classes[b].memory_mb;
+        }
+        let mut need = vec![NEVER; (l + 1) * w * s];
+        for a in 0..k {
+            if matches!(ctx.hop_out(a), Some(o) if o.serialize_ms <= cap) {
+                need[(l * w + a) * s..(l * w + a + 1) * s].fill(0.0);
+            }
+        }
+        let mut hb = vec![NEVER; k * s];
+        let mut row = vec![NEVER; s];
+        for i in (0..l).rev() {
+            hb.fill(NEVER);
+            for b in 0..k {
+                let dst = &mut hb[b * s..(b + 1) * s];
+                let mut flops = 0.0;
+                for j in i + 1..=ctx.reach[b][i] as usize {
+                    flops += layers[j - 1].flops;
+                    if ctx.comp_ms(b, flops) > cap {
+                        break;
+                    }
+                    let src = &need[(j * w + b) * s..(j * w + b + 1) * s];
+                    dst.iter_mut().zip(src).for_each(|(d, &x)| *d = (*d).min(x));
+                }
+            }
+            let rows = if i == 0 { k..k + 1 } else { 0..k };
+            for a in rows {
+                row.fill(NEVER);
+                for b in 0..k {
+                    if a < k && !ctx.may_follow(a, b) {
+                        continue;
+                    }
+                    if !matches!(ctx.hop_in(a, b, i), Some(h) if h.serialize_ms <= cap) {
+                        continue;
+                    }
+                    let (src, add) = (&hb[b * s..(b + 1) * s], &inc[b * s..(b + 1) * s]);
+                    for t in 0..s {
+                        row[t] = row[t].min(src[t] + add[t]);
+                    }
+                }
+                need[(i * w + a) * s..(i * w + a + 1) * s].copy_from_slice(&row);
+            }
+        }
+        CountBounds { s, w, inc, need }
+    }
+
+    /// Weight of the free nodes per weighting, for `used` nodes per class out of `counts`.
+    pub(super) fn free(&self, counts: &[u16], used: &[u16]) -> Vec<f64> {
+        let mut free = vec![0.0; self.s];
+        for (b, (&c, &u)) in counts.iter().zip(used).enumerate() {
+            let left = (c - u) as f64;
+            for t in 0..self.s {
+                free[t] += left * self.inc[b * self.s + t];
+            }
+        }
+        free
+    }
+
+    /// `free` after one more node of class `b` is used.
+    pub(super) fn take(&self, free: &mut [f64], b: usize) {
+        for (f, &x) in free.iter_mut().zip(&self.inc[b * self.s..(b + 1) * self.s]) {
+            *f -= x;
+        }
+    }
+
+    /// Node speed (TFLOPS) left over at state `(i, a)` beyond what any finish needs: how
+    /// much room a partial plan keeps, to try the roomiest first.
+    pub(super) fn speed_margin(&self, i: usize, a: usize, free: &[f64]) -> f64 {
+        let t = (i * self.w + a) * self.s + self.s - 2;
+        free[self.s - 2] - self.need[t]
+    }
+
+    /// Whether a plan at state `(i, a)` with `free` node weights may still finish. The
+    /// slack absorbs the rounding of the weighted sums (0/1 sums are exact).
+    pub(super) fn may_finish(&self, i: usize, a: usize, free: &[f64]) -> bool {
+        let need = &self.need[(i * self.w + a) * self.s..(i * self.w + a + 1) * self.s];
+        need.iter()
+            .zip(free)
+            .all(|(&n, &f)| n <= f * (1.0 + 1e-9) + 1e-9)
+    }
+}

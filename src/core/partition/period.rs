@@ -1,0 +1,264 @@
+//! The minimum pipeline period (slowest stage compute or link serialization) with node
+//! counts.
+//!
+//! The optimal period is one of finitely many values: a stage's compute time on a class
+//! (a run of layers) or one transfer's serialization time. We bisect over those values:
+//! a probe at a cap asks whether some plan keeps every stage and transfer within it; a
+//! plan found lowers the upper end to its own period, a proof that none exists raises
+//! the lower end. The first probe is at the count-free optimum (a lower bound), which is
+//! usually already feasible.
+//!
+//! A probe is a depth-first search over `(layers done, last class, nodes used per
+//! class)`, longest stages first, dropping a partial plan when another at the same
+//! `(layers done, class)` used no more nodes of any class (it finishes whenever this one
+//! would) and when the [`CountBounds`] show that the nodes left cannot finish it.
+
+use super::bounds::CountBounds;
+use super::front::Front;
+use super::solve::{
+    furthest_relaxed, infeasible, period_of, relax, relaxed_plan, search_limit, ClassStages, Ctx,
+    Mode,
+};
+use crate::core::error::{Code, Error, Result};
+
+/// Outcome of one probe.
+pub(super) enum Probe {
+    /// A plan whose every stage and transfer takes ≤ the cap.
+    Found(ClassStages),
+    /// None exists; the furthest layer boundary any partial plan reached.
+    Impossible(usize),
+}
+
+struct Node {
+    pos: u32,
+    class: u32,
+    parent: u32,
+    /// Dominated after it was stacked: skip it.
+    dead: bool,
+}
+
+/// Whether a plan keeps every stage compute and link serialization ≤ `cap` ms.
+pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> Result<Probe> {
+    let k = ctx.k();
+    let l = ctx.p.profile.layers.len();
+    let layers = &ctx.p.profile.layers;
+    let counts = ctx.counts();
+    let bounds = CountBounds::new(ctx, cap);
+    let (suffix_mem, suffix_flops) = (ctx.suffix_memory(), ctx.suffix_flops());
+    let mut nodes = vec![Node {
+        pos: 0,
+        class: k as u32,
+        parent: u32::MAX,
+        dead: false,
+    }];
+    let mut used: Vec<u16> = vec![0; k];
+    if !bounds.may_finish(0, k, &bounds.free(&counts, &used)) {
+        return Ok(Probe::Impossible(0));
+    }
+    let mut fronts: Vec<Front> = (0..(l + 1) * k).map(|_| Front::default()).collect();
+    let mut dropped = Vec::new();
+    let mut stack = vec![0u32];
+    let mut furthest = 0usize;
+    let mut u = vec![0u16; k];
+    let mut children: Vec<(f64, u32, u32, Vec<u16>)> = Vec::new();
+    while let Some(idx) = stack.pop() {
+        if nodes[idx as usize].dead {
+            continue;
+        }
+        let (i, a) = (
+            nodes[idx as usize].pos as usize,
+            nodes[idx as usize].class as usize,
+        );
+        let here = idx as usize * k..idx as usize * k + k;
+        *expanded += 1;
+        furthest = furthest.max(i);
+        let free_here = bounds.free(&counts, &used[here.clone()]);
+        children.clear();
+        for b in 0..k {
+            if used[idx as usize * k + b] >= counts[b] {
+                continue;
+            }
+            if !matches!(ctx.hop_in(a, b, i), Some(h) if h.serialize_ms <= cap) {
+                continue;
+            }
+            let mut free = free_here.clone();
+            bounds.take(&mut free, b);
+            u.copy_from_slice(&used[here.clone()]);
+            u[b] += 1;
+            let mem_ok_from =
+                |j: usize| j == l || ctx.may_hold(&counts, &u, suffix_mem[j], suffix_flops[j], cap);
+            let mut flops = 0.0;
+            for j in i + 1..=ctx.reach[b][i] as usize {
+                flops += layers[j - 1].flops;
+                if ctx.comp_ms(b, flops) > cap {
+                    break;
+                }
+                if !bounds.may_finish(j, b, &free) || !mem_ok_from(j) {
+                    continue;
+                }
+                if j == l {
+                    // `may_finish` at the end means the output hop is within the cap.
+                    let mut st = rebuild(&nodes, idx);
+                    st.push((b, i, l));
+                    return Ok(Probe::Found(st));
+                }
+                children.push((
+                    bounds.speed_margin(j, b, &free),
+                    j as u32,
+                    b as u32,
+                    u.clone(),
+                ));
+            }
+        }
+        // The child with the most room left on top of the stack (explored first).
+        children.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        for (_, j, b, cu) in children.drain(..) {
+            let front = &mut fronts[(j * k as u32 + b) as usize];
+            if front.dominates((0.0, 0.0), &cu) {
+                continue;
+            }
+            let n = nodes.len() as u32;
+            dropped.clear();
+            front.insert(n, (0.0, 0.0), &cu, &mut dropped);
+            for &d in &dropped {
+                nodes[d as usize].dead = true;
+            }
+            nodes.push(Node {
+                pos: j,
+                class: b,
+                parent: idx,
+                dead: false,
+            });
+            used.extend_from_slice(&cu);
+            stack.push(n);
+        }
+        if nodes.len() > limit {
+            return Err(search_limit(limit, k, "")); // reworded by `min_period`
+        }
+    }
+    Ok(Probe::Impossible(furthest))
+}
+
+fn rebuild(nodes: &[Node], idx: u32) -> ClassStages {
+    let mut st = Vec::new();
+    let mut x = idx as usize;
+    while nodes[x].parent != u32::MAX {
+        let par = nodes[x].parent as usize;
+        st.push((
+            nodes[x].class as usize,
+            nodes[par].pos as usize,
+            nodes[x].pos as usize,
+        ));
+        x = par;
+    }
+    st.reverse();
+    st
+}
+
+/// Every stage compute or transfer serialization time in `(lo, hi)`: the values the
+/// optimal period may take, computed exactly as the probes compute them.
+fn candidates(ctx: &Ctx, lo: f64, hi: f64) -> Vec<f64> {
+    let k = ctx.k();
+    let l = ctx.p.profile.layers.len();
+    let layers = &ctx.p.profile.layers;
+    let inside = |v: f64| v > lo && v < hi;
+    let mut out = Vec::new();
+    for b in 0..k {
+        for i in 0..l {
+            let mut flops = 0.0;
+            for j in i + 1..=ctx.reach[b][i] as usize {
+                flops += layers[j - 1].flops;
+                let c = ctx.comp_ms(b, flops);
+                if c >= hi {
+                    break;
+                }
+                if c > lo {
+                    out.push(c);
+                }
+            }
+        }
+        if let Some(h) = ctx.hop_out(b) {
+            if inside(h.serialize_ms) {
+                out.push(h.serialize_ms);
+            }
+        }
+    }
+    for i in 0..l {
+        let rows = if i == 0 { k..k + 1 } else { 0..k };
+        for a in rows {
+            for b in 0..k {
+                if let Some(h) = ctx.hop_in(a, b, i) {
+                    if inside(h.serialize_ms) {
+                        out.push(h.serialize_ms);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A plan with the minimum pipeline period, and the search states expanded.
+pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)> {
+    let k = ctx.k();
+    let r = relax(ctx, Mode::Period, f64::INFINITY);
+    let mut lo = r.at(0, k).0;
+    if lo == f64::INFINITY {
+        return Err(infeasible(ctx, furthest_relaxed(ctx), false));
+    }
+    let relaxed = relaxed_plan(ctx, &r);
+    let mut uses = vec![0usize; k];
+    for &(c, _, _) in &relaxed {
+        uses[c] += 1;
+    }
+    if uses
+        .iter()
+        .zip(&ctx.classes)
+        .all(|(u, c)| *u <= c.nodes.len())
+    {
+        return Ok((relaxed, 0));
+    }
+    let mut expanded = 0;
+    let reword = |lo: f64, hi: f64| {
+        move |e: Error| {
+            if e.code != Code::SearchLimit {
+                return e;
+            }
+            let what = if hi.is_finite() {
+                format!("the optimal pipeline period is more than {lo} ms and at most {hi} ms")
+            } else {
+                format!("the optimal pipeline period is more than {lo} ms")
+            };
+            search_limit(limit, k, &what)
+        }
+    };
+    // No plan beats the count-free optimum `lo`; one that matches it ends the search.
+    let first = probe(ctx, lo, limit, &mut expanded).map_err(reword(lo, f64::INFINITY))?;
+    let (mut best, mut hi) = match first {
+        Probe::Found(st) => return Ok((st, expanded)),
+        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, limit, &mut expanded)
+            .map_err(reword(lo, f64::INFINITY))?
+        {
+            Probe::Found(st) => {
+                let p = period_of(ctx, &st);
+                (st, p)
+            }
+            Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
+        },
+    };
+    loop {
+        let mut c = candidates(ctx, lo, hi);
+        if c.is_empty() {
+            return Ok((best, expanded));
+        }
+        let m = c.len() / 2;
+        let (_, &mut mid, _) = c.select_nth_unstable_by(m, f64::total_cmp);
+        match probe(ctx, mid, limit, &mut expanded).map_err(reword(lo, hi))? {
+            Probe::Found(st) => {
+                hi = period_of(ctx, &st);
+                best = st;
+            }
+            Probe::Impossible(_) => lo = mid,
+        }
+    }
+}
