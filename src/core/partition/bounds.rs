@@ -11,6 +11,10 @@
 //!   what decides tight pipelines (a bound from total flops alone ignores it);
 //! - the node memory, likewise for memory.
 //!
+//! The last two imply the simpler tests "the layers left fit in the free nodes' memory"
+//! and "their flops fit in the free nodes' speed × the cap" (each stage fits its node), so
+//! the searches need no separate check for those.
+//!
 //! Pruning with them is exact (only partial plans that cannot finish are dropped) and is
 //! what lets the count-aware searches prove quickly that a tight plan has no better one.
 
@@ -121,9 +125,10 @@ impl CountBounds {
         let mut free = vec![0.0; self.s];
         for (b, (&c, &u)) in counts.iter().zip(used).enumerate() {
             let left = (c - u) as f64;
-            for t in 0..self.s {
-                free[t] += left * self.inc[b * self.s + t];
-            }
+            let weights = &self.inc[b * self.s..(b + 1) * self.s];
+            free.iter_mut()
+                .zip(weights)
+                .for_each(|(f, &x)| *f += left * x);
         }
         free
     }

@@ -37,14 +37,32 @@ struct Node {
     dead: bool,
 }
 
-/// Whether a plan keeps every stage compute and link serialization ≤ `cap` ms.
-pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> Result<Probe> {
+/// Whether a plan keeps every stage compute and link serialization ≤ `cap` ms. Stores at
+/// most `budget` states, and takes those it stored from it.
+pub(super) fn probe(
+    ctx: &Ctx,
+    cap: f64,
+    budget: &mut usize,
+    expanded: &mut usize,
+) -> Result<Probe> {
+    let mut stored = 0;
+    let r = probe_within(ctx, cap, *budget, expanded, &mut stored);
+    *budget = budget.saturating_sub(stored);
+    r
+}
+
+fn probe_within(
+    ctx: &Ctx,
+    cap: f64,
+    limit: usize,
+    expanded: &mut usize,
+    stored: &mut usize,
+) -> Result<Probe> {
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let layers = &ctx.p.profile.layers;
     let counts = ctx.counts();
     let bounds = CountBounds::new(ctx, cap);
-    let (suffix_mem, suffix_flops) = (ctx.suffix_memory(), ctx.suffix_flops());
     let mut nodes = vec![Node {
         pos: 0,
         class: k as u32,
@@ -60,7 +78,9 @@ pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> 
     let mut stack = vec![0u32];
     let mut furthest = 0usize;
     let mut u = vec![0u16; k];
-    let mut children: Vec<(f64, u32, u32, Vec<u16>)> = Vec::new();
+    // (room left, layers done, class) of each child; their counts side by side.
+    let mut children: Vec<(f64, u32, u32)> = Vec::new();
+    let mut child_used: Vec<u16> = Vec::new();
     while let Some(idx) = stack.pop() {
         if nodes[idx as usize].dead {
             continue;
@@ -74,6 +94,7 @@ pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> 
         furthest = furthest.max(i);
         let free_here = bounds.free(&counts, &used[here.clone()]);
         children.clear();
+        child_used.clear();
         for b in 0..k {
             if used[idx as usize * k + b] >= counts[b] {
                 continue;
@@ -85,15 +106,14 @@ pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> 
             bounds.take(&mut free, b);
             u.copy_from_slice(&used[here.clone()]);
             u[b] += 1;
-            let mem_ok_from =
-                |j: usize| j == l || ctx.may_hold(&counts, &u, suffix_mem[j], suffix_flops[j], cap);
             let mut flops = 0.0;
             for j in i + 1..=ctx.reach[b][i] as usize {
                 flops += layers[j - 1].flops;
                 if ctx.comp_ms(b, flops) > cap {
                     break;
                 }
-                if !bounds.may_finish(j, b, &free) || !mem_ok_from(j) {
+                // (This also covers memory and flops: see `CountBounds`.)
+                if !bounds.may_finish(j, b, &free) {
                     continue;
                 }
                 if j == l {
@@ -102,24 +122,26 @@ pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> 
                     st.push((b, i, l));
                     return Ok(Probe::Found(st));
                 }
-                children.push((
-                    bounds.speed_margin(j, b, &free),
-                    j as u32,
-                    b as u32,
-                    u.clone(),
-                ));
+                children.push((bounds.speed_margin(j, b, &free), j as u32, b as u32));
+                child_used.extend_from_slice(&u);
             }
         }
         // The child with the most room left on top of the stack (explored first).
-        children.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        for (_, j, b, cu) in children.drain(..) {
+        let mut order: Vec<usize> = (0..children.len()).collect();
+        order.sort_by(|&x, &y| {
+            let (x, y) = (children[x], children[y]);
+            x.0.total_cmp(&y.0).then(x.1.cmp(&y.1))
+        });
+        for c in order {
+            let (_, j, b) = children[c];
+            let cu = &child_used[c * k..c * k + k];
             let front = &mut fronts[(j * k as u32 + b) as usize];
-            if front.dominates((0.0, 0.0), &cu) {
+            if front.dominates((0.0, 0.0), cu) {
                 continue;
             }
             let n = nodes.len() as u32;
             dropped.clear();
-            front.insert(n, (0.0, 0.0), &cu, &mut dropped);
+            front.insert(n, (0.0, 0.0), cu, &mut dropped);
             for &d in &dropped {
                 nodes[d as usize].dead = true;
             }
@@ -129,9 +151,10 @@ pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> 
                 parent: idx,
                 dead: false,
             });
-            used.extend_from_slice(&cu);
+            used.extend_from_slice(cu);
             stack.push(n);
         }
+        *stored = nodes.len();
         if nodes.len() > limit {
             return Err(search_limit(limit, k, "")); // reworded by `min_period`
         }
@@ -233,10 +256,10 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
         }
     };
     // No plan beats the count-free optimum `lo`; one that matches it ends the search.
-    let first = probe(ctx, lo, limit, &mut expanded).map_err(reword(lo, f64::INFINITY))?;
+    let first = probe(ctx, lo, &mut { limit }, &mut expanded).map_err(reword(lo, f64::INFINITY))?;
     let (mut best, mut hi) = match first {
         Probe::Found(st) => return Ok((st, expanded)),
-        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, limit, &mut expanded)
+        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, &mut { limit }, &mut expanded)
             .map_err(reword(lo, f64::INFINITY))?
         {
             Probe::Found(st) => {
@@ -253,7 +276,7 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
         }
         let m = c.len() / 2;
         let (_, &mut mid, _) = c.select_nth_unstable_by(m, f64::total_cmp);
-        match probe(ctx, mid, limit, &mut expanded).map_err(reword(lo, hi))? {
+        match probe(ctx, mid, &mut { limit }, &mut expanded).map_err(reword(lo, hi))? {
             Probe::Found(st) => {
                 hi = period_of(ctx, &st);
                 best = st;

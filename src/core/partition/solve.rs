@@ -282,47 +282,6 @@ impl<'a, 'p> Ctx<'a, 'p> {
             .collect()
     }
 
-    /// `s[i]`: memory of layers `i..`, MB.
-    pub(super) fn suffix_memory(&self) -> Vec<f64> {
-        let layers = &self.p.profile.layers;
-        let mut s = vec![0.0f64; layers.len() + 1];
-        for i in (0..layers.len()).rev() {
-            s[i] = s[i + 1] + layers[i].memory_mb();
-        }
-        s
-    }
-
-    /// `s[i]`: flops of layers `i..`.
-    pub(super) fn suffix_flops(&self) -> Vec<f64> {
-        let layers = &self.p.profile.layers;
-        let mut s = vec![0.0f64; layers.len() + 1];
-        for i in (0..layers.len()).rev() {
-            s[i] = s[i + 1] + layers[i].flops;
-        }
-        s
-    }
-
-    /// Whether the nodes not yet used could hold `memory_mb` of layers and, each running
-    /// for at most `cap` ms, compute `flops` (necessary for a plan to finish; slack for
-    /// the rounding of sums taken in another order).
-    pub(super) fn may_hold(
-        &self,
-        counts: &[u16],
-        used: &[u16],
-        memory_mb: f64,
-        flops: f64,
-        cap: f64,
-    ) -> bool {
-        let (mut mem, mut speed) = (0.0, 0.0);
-        for (c, (&n, &u)) in self.classes.iter().zip(counts.iter().zip(used)) {
-            let free = (n - u) as f64;
-            mem += free * c.memory_mb;
-            speed += free * self.p.nodes[c.nodes[0]].compute_tflops * 1e9;
-        }
-        let slack = |x: f64| x * (1.0 + 1e-9) + 1e-9;
-        memory_mb <= slack(mem) && (cap == f64::INFINITY || flops <= slack(speed * cap))
-    }
-
     /// Whether class `b` may follow `a` ignoring counts (a different node must exist).
     pub(super) fn may_follow(&self, a: usize, b: usize) -> bool {
         a != b || self.classes[b].nodes.len() >= 2
@@ -494,8 +453,6 @@ fn search(
     let mut furthest = 0usize;
     let mut expanded = 0usize;
     let mut u = vec![0u16; k];
-    // The layers left must fit in the memory, and the time cap, of the nodes left.
-    let (suffix_mem, suffix_flops) = (ctx.suffix_memory(), ctx.suffix_flops());
     let mut lower = 0.0f64;
     while let Some(Item { idx, f: fpop, .. }) = heap.pop() {
         lower = lower.max(fpop.0);
@@ -532,6 +489,7 @@ fn search(
                     break;
                 }
                 let rest = r.at(j, b);
+                // (This also covers memory and flops: see `CountBounds`.)
                 if is_inf(rest) || !bounds.may_finish(j, b, &free) {
                     continue;
                 }
@@ -542,9 +500,6 @@ fn search(
                 }
                 u.copy_from_slice(&used[idx as usize * k..idx as usize * k + k]);
                 u[b] += 1;
-                if j < l && !ctx.may_hold(&counts, &u, suffix_mem[j], suffix_flops[j], cap) {
-                    continue;
-                }
                 // Pareto dominance at (j, b).
                 let n = labels.len() as u32;
                 let front = &mut fronts[j * k + b];
@@ -745,14 +700,15 @@ fn solve_mode(
         return Ok((plan, 0));
     }
     let mut expanded = 0;
+    let mut budget = limit;
     let known = match known {
         Some(st) => st,
-        None => match probe(ctx, cap, limit, &mut expanded)? {
+        None => match probe(ctx, cap, &mut budget, &mut expanded)? {
             Probe::Found(st) => st,
             Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
         },
     };
-    match search(ctx, mode, cap, &r, key_of(ctx, mode, &known), limit)? {
+    match search(ctx, mode, cap, &r, key_of(ctx, mode, &known), budget.max(1))? {
         (Some(st), _, e) => Ok((st, expanded + e)),
         // The known plan is within the bound it set, so the search always finds one.
         (None, furthest, _) => Err(infeasible(ctx, furthest, true)),
