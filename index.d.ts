@@ -142,6 +142,25 @@ export declare class GradientAggregator {
    */
   aggregateAsync(grads: Array<Float32Array | CompressedGradient | Uint8Array | number[]>, options?: AggregateOptions): Promise<Float32Array>
   /**
+   * `aggregate` with a sparse result, for sparse inputs (`CompressedGradient`s of type
+   * TOP_K, RANDOM_K or TOP_K_QUANTIZED, or their `toBuffer()` bytes): the weighted mean as a
+   * `CompressedGradient` (type TOP_K, f32 values) over the union of the indices of the
+   * inputs with a non-zero weight, entries whose sum is exactly 0 included; its
+   * `decompress()` equals `aggregate`'s result bit for bit, and `toBuffer()` sends it on.
+   * Time is O(total entries + length/64), with no dense array. FEDAVG, WEIGHTED_AVG and
+   * ASYNC_FEDAVG only (with `clipNorm`, without noise); other strategies and dense inputs
+   * are `ERR_INVALID_ARG` (use `aggregate`). Same validation and round counting as
+   * `aggregate`; the result's `round` is the round it completes. With `out`, that
+   * gradient is overwritten and returned.
+   */
+  aggregateSparse(grads: Array<CompressedGradient | Uint8Array>, options?: AggregateSparseOptions): CompressedGradient
+  /**
+   * `aggregateSparse` on the libuv thread pool (without `out`). The inputs are copied
+   * before the call returns; other calls on this aggregator throw `ERR_BUSY` until the
+   * Promise settles.
+   */
+  aggregateSparseAsync(grads: Array<CompressedGradient | Uint8Array>, options?: AggregateSparseOptions): Promise<CompressedGradient>
+  /**
    * Adds one client's update to the pending round (streaming). Linear strategies fold it
    * into a running sum at once (nothing kept); robust ones keep a copy. A second update
    * from the same `nodeId` before `finish()` is `ERR_DUPLICATE_NODE`; a bad update leaves
@@ -662,6 +681,20 @@ export interface AggregateOptions {
    * a fresh output when aggregating round after round. `aggregate` only.
    */
   out?: Float32Array
+}
+
+/** Options of `aggregateSparse(grads, {...})`. */
+export interface AggregateSparseOptions {
+  /** One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights. */
+  weights?: Array<number>
+  /** ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0. */
+  staleness?: Array<number>
+  /**
+   * A `CompressedGradient` to overwrite with the result and return (not one of `grads`),
+   * e.g. the previous round's once it has been sent: its buffers are reused, which saves
+   * the page faults of a fresh result. `aggregateSparse` only.
+   */
+  out?: CompressedGradient
 }
 
 /** How a `GradientAggregator` combines client updates. */

@@ -550,6 +550,207 @@ test('aggregateAsync equals aggregate, snapshots its inputs, and marks the aggre
   t.is((e as any).code, 'ERR_NO_CLIENTS')
 })
 
+// ---- Sparse result (aggregateSparse) ----------------------------------------------------
+
+/** Bit patterns, so that -0 / NaN payloads would show and equality is exact. */
+const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength))
+
+/** Exact equality of two arrays, reporting the first difference (cheaper than deepEqual on large arrays). */
+function sameArray(t: any, a: ArrayLike<number>, b: ArrayLike<number>, what = '') {
+  t.is(a.length, b.length, `${what} length`)
+  let k = 0
+  while (k < a.length && a[k] === b[k]) k++
+  t.is(k, a.length, `${what}: first difference at ${k}: ${a[k]} vs ${b[k]}`)
+}
+
+/**
+ * The weighted mean of sparse inputs as the package defines it, in a plain loop: weights
+ * relative to the largest (times the staleness factor), normalised in f64, rounded to f32,
+ * then each position summed in f32 in list order from 0.
+ */
+function refSparseMean(gs: CompressedGradient[], raw: number[]): { dense: Float32Array; indices: number[] } {
+  const top = Math.max(...raw)
+  const eff = raw.map((x) => x / top)
+  const total = eff.reduce((a, b) => a + b, 0)
+  const out = new Float32Array(gs[0].length)
+  const touched = new Set<number>()
+  gs.forEach((g, i) => {
+    const w = Math.fround(eff[i] / total)
+    if (w === 0) return
+    const idx = g.indices
+    const val = g.values
+    for (let k = 0; k < idx.length; k++) {
+      out[idx[k]] = Math.fround(out[idx[k]] + Math.fround(w * val[k]))
+      touched.add(idx[k])
+    }
+  })
+  return { dense: out, indices: [...touched].sort((a, b) => a - b) }
+}
+
+const compressWith = (g: Float32Array, compression: CompressionConfig) =>
+  new FederatedClient({ nodeId: 'c', compression }).compress(g)
+
+test('aggregateSparse equals a plain-JS loop and aggregate bit for bit (FEDAVG, WEIGHTED_AVG, ASYNC_FEDAVG)', (t) => {
+  const r = rng(71)
+  const configs = [
+    topK(0.9),
+    topK(0.99),
+    new CompressionConfig({ compressionType: CompressionType.RANDOM_K, sparsity: 0.95, errorFeedback: false, seed: 3 }),
+    new CompressionConfig({ compressionType: CompressionType.TOP_K_QUANTIZED, sparsity: 0.9, errorFeedback: false }),
+  ]
+  // Lengths below, at and across the 16 Ki chunk, not multiples of it, and one large enough
+  // for the parallel path.
+  const lengths = [1, 7, 16_383, 16_384, 16_385, 50_001, 400_003]
+  let trial = 0
+  for (const n of lengths) {
+    for (let rep = 0; rep < 3; rep++, trial++) {
+      const m = 1 + Math.floor(r() * 6)
+      const gs: CompressedGradient[] = []
+      for (let i = 0; i < m; i++) {
+        const g = gaussian(n, 5000 + trial * 10 + i)
+        if (i > 0 && r() < 0.3) {
+          // Top-k of this: the previous input's positions, if it kept as many (heavy overlap).
+          for (const j of gs[i - 1].indices) g[j] += 100
+          gs.push(compressWith(g, configs[0]))
+        } else {
+          gs.push(compressWith(g, configs[Math.floor(r() * configs.length)]))
+        }
+      }
+      const inputs = gs.map((g) => (r() < 0.3 ? g.toBuffer() : g))
+      const w = Array.from({ length: m }, (_, i) => (i > 0 && r() < 0.25 ? 0 : 0.1 + r() * 10))
+      const stale = Array.from({ length: m }, () => Math.floor(r() * 4))
+      for (const strategy of [AggregationStrategy.FEDAVG, AggregationStrategy.WEIGHTED_AVG, AggregationStrategy.ASYNC_FEDAVG]) {
+        const opts = strategy === AggregationStrategy.ASYNC_FEDAVG ? { weights: w, staleness: stale } : { weights: w }
+        const raw = strategy === AggregationStrategy.ASYNC_FEDAVG ? w.map((x, i) => x * (1 + stale[i]) ** -0.5) : w
+        const agg = new GradientAggregator({ strategy })
+        const res = agg.aggregateSparse(inputs, opts)
+        const what = `n ${n} m ${m} ${strategy}`
+        t.true(res instanceof CompressedGradient, what)
+        t.is(res.length, n, what)
+        t.is(res.compressionType, CompressionType.TOP_K, what)
+        t.false(res.isDense, what)
+        t.is(res.round, 0, what)
+        t.is(agg.round, 1, what)
+        const ref = refSparseMean(gs, raw)
+        sameArray(t, res.indices, ref.indices, `${what} indices`)
+        const got = bitsOf(res.decompress())
+        sameArray(t, got, bitsOf(ref.dense), `${what} vs JS`)
+        sameArray(t, got, bitsOf(new GradientAggregator({ strategy }).aggregate(inputs, opts)), `${what} vs aggregate`)
+        // It travels: the wire round trip gives it back.
+        const back = CompressedGradient.fromBuffer(res.toBuffer())
+        sameArray(t, back.indices, res.indices, `${what} wire indices`)
+        sameArray(t, bitsOf(back.values), bitsOf(res.values), `${what} wire values`)
+      }
+    }
+  }
+})
+
+test('aggregateSparse keeps entries whose sum is exactly 0, clips like aggregate, and reuses { out }', (t) => {
+  const g = gaussian(20_000, 9)
+  const a = compressWith(g, topK(0.99))
+  const b = compressWith(g.map((x) => -x), topK(0.99)) // the same positions, negated values
+  const zero = new GradientAggregator().aggregateSparse([a, b])
+  t.deepEqual(Array.from(zero.indices), Array.from(a.indices))
+  t.true(zero.values.every((v) => Object.is(v, 0)))
+  t.notThrows(() => CompressedGradient.fromBuffer(zero.toBuffer()))
+  // clipNorm: the same clip factors as aggregate.
+  const gs = Array.from({ length: 5 }, (_, i) => compressWith(gaussian(30_000, 90 + i), topK(0.95)))
+  const clip = { strategy: AggregationStrategy.FEDAVG, clipNorm: 2 }
+  const agg = new GradientAggregator(clip)
+  t.deepEqual(bitsOf(agg.aggregateSparse(gs, { weights: [1, 2, 3, 4, 5] }).decompress()), bitsOf(new GradientAggregator(clip).aggregate(gs, { weights: [1, 2, 3, 4, 5] })))
+  t.true(agg.stats.lastClipped > 0)
+  // { out }: overwritten and returned, equal to the fresh result, whatever it held before.
+  const out = compressWith(gaussian(500, 1), new CompressionConfig({ compressionType: CompressionType.TOP_K_QUANTIZED, sparsity: 0.5 }))
+  const fresh = new GradientAggregator().aggregateSparse(gs, { weights: [5, 4, 3, 2, 1] })
+  const r = new GradientAggregator().aggregateSparse(gs, { weights: [5, 4, 3, 2, 1], out })
+  t.is(r, out)
+  t.is(out.length, 30_000)
+  t.is(out.compressionType, CompressionType.TOP_K)
+  t.deepEqual(Array.from(out.indices), Array.from(fresh.indices))
+  t.deepEqual(bitsOf(out.values), bitsOf(fresh.values))
+  t.deepEqual(out.toBuffer(), fresh.toBuffer())
+  // Again into the same object (its buffers are reused), and refusals.
+  t.is(new GradientAggregator().aggregateSparse(gs.slice(0, 2), { out }), out)
+  t.deepEqual(out.toBuffer(), new GradientAggregator().aggregateSparse(gs.slice(0, 2)).toBuffer())
+  let e = t.throws(() => new GradientAggregator().aggregateSparse([gs[0], out, gs[1]], { out }))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.regex(e!.message, /out is grads\[1\]/)
+  t.is(codeOf(() => new GradientAggregator().aggregateSparse(gs, { out: new Float32Array(30_000) as any })), 'ERR_INVALID_ARG')
+  e = t.throws(() => new GradientAggregator().aggregateSparse(gs, { weights: [1], out }))
+  t.is((e as any).code, 'ERR_LENGTH_MISMATCH')
+  t.deepEqual(out.toBuffer(), new GradientAggregator().aggregateSparse(gs.slice(0, 2)).toBuffer()) // unchanged
+})
+
+test('aggregateSparse refuses bad input with the same coded errors as aggregate, and the dense forms', (t) => {
+  const gs = [0, 1, 2].map((i) => compressWith(gaussian(1000, 40 + i), topK(0.9)))
+  const agg = new GradientAggregator()
+  t.is(codeOf(() => agg.aggregateSparse([])), 'ERR_NO_CLIENTS')
+  let e = t.throws(() => agg.aggregateSparse([gs[0], gs[1], compressWith(gaussian(999, 1), topK(0.9))]))
+  t.is((e as any).code, 'ERR_LENGTH_MISMATCH')
+  t.regex(e!.message, /grads\[2\] has length 999 but grads\[0\] has length 1000/)
+  e = t.throws(() => agg.aggregateSparse(gs, { weights: [1, 2] }))
+  t.is((e as any).code, 'ERR_LENGTH_MISMATCH')
+  t.regex(e!.message, /weights has 2 entries but grads has 3/)
+  e = t.throws(() => agg.aggregateSparse(gs, { weights: [1, -2, 1] }))
+  t.is((e as any).code, 'ERR_INVALID_WEIGHT')
+  t.regex(e!.message, /weights\[1\] is -2/)
+  t.is(codeOf(() => agg.aggregateSparse(gs, { weights: [0, 0, 0] })), 'ERR_ZERO_TOTAL_WEIGHT')
+  t.is(codeOf(() => agg.aggregateSparse(gs, { staleness: [0, 0, 0] })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregateSparse(gs, { weights: 'x' as any })), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregateSparse('nope' as any)), 'ERR_INVALID_ARG')
+  t.is(codeOf(() => agg.aggregateSparse([gs[0], Buffer.from('garbage!')])), 'ERR_CORRUPT_DATA')
+  // Dense inputs: a Float32Array, or a CompressedGradient that carries every position.
+  e = t.throws(() => agg.aggregateSparse([gs[0], gaussian(1000, 3) as any]))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.regex(e!.message, /grads\[1\] is a dense array/)
+  const q = compressWith(gaussian(1000, 4), new CompressionConfig({ compressionType: CompressionType.QUANTIZATION, sparsity: 0 }))
+  e = t.throws(() => agg.aggregateSparse([q, gs[0]]))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.regex(e!.message, /grads\[0\] is a dense CompressedGradient \(quantization\)/)
+  // Strategies whose result is not a weighted mean, and noise.
+  for (const strategy of [
+    AggregationStrategy.MEDIAN,
+    AggregationStrategy.TRIMMED_MEAN,
+    AggregationStrategy.KRUM,
+    AggregationStrategy.MULTI_KRUM,
+    AggregationStrategy.FEDAVGM,
+    AggregationStrategy.FEDADAM,
+    AggregationStrategy.FEDYOGI,
+  ]) {
+    e = t.throws(() => new GradientAggregator({ strategy }).aggregateSparse(gs))
+    t.is((e as any).code, 'ERR_INVALID_ARG', strategy)
+    t.regex(e!.message, new RegExp(`${strategy} needs the dense form`), strategy)
+  }
+  t.is(codeOf(() => new GradientAggregator({ clipNorm: 1, noiseMultiplier: 1 }).aggregateSparse(gs)), 'ERR_INVALID_ARG')
+  // A weighted sum that overflows f32 (ten f32 maxima at one position, weights 0.1 rounded up).
+  const big = compressWith(Float32Array.of(3.4028234663852886e38, 0, 0, 0), topK(0.75))
+  e = t.throws(() => agg.aggregateSparse(new Array(10).fill(big)))
+  t.is((e as any).code, 'ERR_NON_FINITE')
+  t.regex(e!.message, /overflowed f32 at index 0/)
+  t.is(codeOf(() => agg.aggregate(new Array(10).fill(big))), 'ERR_NON_FINITE')
+  t.is(agg.round, 0) // nothing counted for refused calls
+})
+
+test('aggregateSparseAsync equals aggregateSparse, snapshots its inputs, and marks the aggregator busy', async (t) => {
+  const gs = Array.from({ length: 8 }, (_, i) => compressWith(gaussian(300_000, 900 + i), topK(0.98)))
+  const w = [1, 2, 3, 4, 5, 6, 7, 8]
+  const expected = new GradientAggregator().aggregateSparse(gs, { weights: w })
+  const agg = new GradientAggregator()
+  const bytes = gs[3].toBuffer()
+  const inputs = [...gs.slice(0, 3), bytes, ...gs.slice(4)]
+  const p = agg.aggregateSparseAsync(inputs, { weights: w })
+  bytes.fill(0) // changes after the call must not be seen
+  t.is(codeOf(() => agg.aggregateSparse(gs)), 'ERR_BUSY')
+  const res = await p
+  t.true(res instanceof CompressedGradient)
+  t.deepEqual(res.toBuffer(), expected.toBuffer())
+  t.is(agg.round, 1)
+  t.notThrows(() => agg.aggregateSparse(gs)) // busy ends when the Promise settles
+  await t.throwsAsync(() => new GradientAggregator().aggregateSparseAsync([gs[0], compressWith(gaussian(3, 1), topK(0.5))]), { code: 'ERR_LENGTH_MISMATCH' } as any)
+  await t.throwsAsync(() => new GradientAggregator({ strategy: AggregationStrategy.MEDIAN }).aggregateSparseAsync(gs), { code: 'ERR_INVALID_ARG' } as any)
+  t.is(codeOf(() => new GradientAggregator().aggregateSparseAsync(gs, { out: expected })), 'ERR_INVALID_ARG')
+})
+
 /** CRC32C (Castagnoli), bitwise: to forge a message the way an attacker could. */
 function crc32c(bytes: Uint8Array): number {
   let c = ~0 >>> 0

@@ -103,6 +103,26 @@ console.log(
   `FedAvg 16 × 10M top-1% sparse: ours ${fmt(oursSparse)} = ${(oursSparse / ours).toFixed(3)} of the dense time (target ≤ 0.1)` +
     ` | with { out }: ${fmt(oursSparseOut)} = ${(oursSparseOut / oursOut).toFixed(3)} of the dense { out } time`,
 )
+// The same round with a sparse result (aggregateSparse): a CompressedGradient over the
+// union of the inputs' positions, no dense array at all. Checked against aggregate first.
+{
+  const s = agg.aggregateSparse(sparse, { weights }).decompress()
+  const d = agg.aggregate(sparse, { weights })
+  let same = 0
+  for (let j = 0; j < N; j++) same += s[j] === d[j] || (s[j] !== s[j] && d[j] !== d[j]) ? 1 : 0
+  console.log(`check: aggregateSparse densified equals aggregate at ${same} of ${N} positions`)
+}
+const sparseResult = timeRuns(() => {
+  sink += agg.aggregateSparse(sparse, { weights }).nnz
+}, runs)
+const reused = agg.aggregateSparse(sparse, { weights })
+const sparseResultOut = timeRuns(() => {
+  sink += agg.aggregateSparse(sparse, { weights, out: reused }).nnz
+}, runs)
+console.log(
+  `  sparse result (aggregateSparse, ${reused.nnz} entries): ${fmt(sparseResult)} = ${(sparseResult / ours).toFixed(3)} of the dense time (target ≤ 0.1)` +
+    ` | reusing { out }: ${fmt(sparseResultOut)} = ${(sparseResultOut / ours).toFixed(3)} of the dense time, ${(sparseResultOut / oursOut).toFixed(3)} of the dense { out } time`,
+)
 
 // ---- 3. Coordinate-wise median of 16 × 1M --------------------------------------------
 const n1 = 1_000_000

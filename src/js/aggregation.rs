@@ -147,6 +147,20 @@ pub struct AggregateOptions {
     pub out: Option<Float32Array>,
 }
 
+/// Options of `aggregateSparse(grads, {...})`.
+#[napi(object, object_to_js = false)]
+pub struct AggregateSparseOptions<'a> {
+    /// One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights.
+    pub weights: Option<Vec<f64>>,
+    /// ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0.
+    pub staleness: Option<Vec<f64>>,
+    /// A `CompressedGradient` to overwrite with the result and return (not one of `grads`),
+    /// e.g. the previous round's once it has been sent: its buffers are reused, which saves
+    /// the page faults of a fresh result. `aggregateSparse` only.
+    #[napi(ts_type = "CompressedGradient")]
+    pub out: Option<Unknown<'a>>,
+}
+
 /// Options of `add(nodeId, grad, {...})`.
 #[napi(object, object_to_js = false)]
 pub struct AggregatorAddOptions {
@@ -430,19 +444,41 @@ impl Drop for BusyGuard {
     }
 }
 
-type AggregateJob = Box<dyn FnOnce() -> std::result::Result<Vec<f32>, CoreError> + Send>;
+type AggregateJob<O> = Box<dyn FnOnce() -> std::result::Result<O, CoreError> + Send>;
 
-/// The work of `aggregateAsync`. The busy flag is held by the task itself, so it is
-/// released only when the task is dropped on the main thread, after the Promise settled:
-/// a call made before then always sees `ERR_BUSY`.
-pub struct AggregateTask {
-    job: Option<AggregateJob>,
+/// What an aggregate task hands back to JavaScript.
+pub trait AggregateOutput: Send + 'static {
+    /// The JS value the Promise resolves to.
+    type Js: ToNapiValue + TypeName;
+    /// Wraps the core result (on the main thread).
+    fn into_js(self) -> Self::Js;
+}
+
+impl AggregateOutput for Vec<f32> {
+    type Js = Float32Array;
+    fn into_js(self) -> Float32Array {
+        Float32Array::new(self)
+    }
+}
+
+impl AggregateOutput for CoreCompressed {
+    type Js = CompressedGradient;
+    fn into_js(self) -> CompressedGradient {
+        CompressedGradient { inner: self }
+    }
+}
+
+/// The work of `aggregateAsync` and `aggregateSparseAsync`. The busy flag is held by the
+/// task itself, so it is released only when the task is dropped on the main thread, after
+/// the Promise settled: a call made before then always sees `ERR_BUSY`.
+pub struct AggregateTask<O: AggregateOutput> {
+    job: Option<AggregateJob<O>>,
     _busy: BusyGuard,
 }
 
-impl Task for AggregateTask {
-    type Output = std::result::Result<Vec<f32>, CoreError>;
-    type JsValue = Float32Array;
+impl<O: AggregateOutput> Task for AggregateTask<O> {
+    type Output = std::result::Result<O, CoreError>;
+    type JsValue = O::Js;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         // Guarded here: napi-rs calls compute from an extern "C" function (see task.rs).
@@ -454,7 +490,7 @@ impl Task for AggregateTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
         match output {
-            Ok(v) => Ok(Float32Array::new(v)),
+            Ok(v) => Ok(v.into_js()),
             Err(e) => {
                 let js =
                     JsError::from(napi::Error::new(e.code.as_str(), e.message)).into_unknown(env);
@@ -603,7 +639,7 @@ impl GradientAggregator {
         env: Env,
         grads: Unknown,
         options: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<AggregateTask>, String> {
+    ) -> napi::Result<AsyncTask<AggregateTask<Vec<f32>>>, String> {
         let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
         let (w, s, out) = aggregate_options(options);
         if out.is_some() {
@@ -625,6 +661,120 @@ impl GradientAggregator {
                     .lock()
                     .map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
                 st.aggregate(&ups, w.as_deref(), s.as_deref())
+            })),
+            _busy: BusyGuard(self.busy.clone()),
+        }))
+    }
+
+    /// `aggregate` with a sparse result, for sparse inputs (`CompressedGradient`s of type
+    /// TOP_K, RANDOM_K or TOP_K_QUANTIZED, or their `toBuffer()` bytes): the weighted mean as a
+    /// `CompressedGradient` (type TOP_K, f32 values) over the union of the indices of the
+    /// inputs with a non-zero weight, entries whose sum is exactly 0 included; its
+    /// `decompress()` equals `aggregate`'s result bit for bit, and `toBuffer()` sends it on.
+    /// Time is O(total entries + length/64), with no dense array. FEDAVG, WEIGHTED_AVG and
+    /// ASYNC_FEDAVG only (with `clipNorm`, without noise); other strategies and dense inputs
+    /// are `ERR_INVALID_ARG` (use `aggregate`). Same validation and round counting as
+    /// `aggregate`; the result's `round` is the round it completes. With `out`, that
+    /// gradient is overwritten and returned.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "grads: Array<CompressedGradient | Uint8Array>, options?: AggregateSparseOptions",
+        ts_return_type = "CompressedGradient"
+    )]
+    pub fn aggregate_sparse<'a>(
+        &self,
+        env: Env,
+        grads: Unknown<'a>,
+        options: Option<Unknown<'a>>,
+    ) -> napi::Result<Either<Unknown<'a>, CompressedGradient>, String> {
+        let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
+        let (w, s, out) = match options {
+            Some(o) => (o.weights, o.staleness, o.out),
+            None => (None, None, None),
+        };
+        let held = read_grads(&env, grads)?;
+        let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
+        let out = match out {
+            Some(v) if !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
+                if !CompressedGradient::instance_of(&env, &v).unwrap_or(false) {
+                    return Err(invalid_arg(
+                        "out must be a CompressedGradient (for a dense result in a Float32Array, use aggregate)",
+                    ));
+                }
+                let c = unsafe {
+                    ClassInstance::<CompressedGradient>::from_napi_value(env.raw(), v.raw())
+                }
+                .map_err(|e| invalid_arg(format!("out: {}", e.reason)))?;
+                let target: *const CompressedGradient = &*c;
+                for (i, h) in held.iter().enumerate() {
+                    if matches!(h, Held::Instance(g) if ptr::eq(&**g, target)) {
+                        return Err(invalid_arg(format!(
+                            "out is grads[{i}]; pass another CompressedGradient (or none)"
+                        )));
+                    }
+                }
+                Some((v, c))
+            }
+            _ => None,
+        };
+        let mut st = self.lock()?;
+        match out {
+            Some((v, mut c)) => {
+                // `c` is none of the inputs (checked above), so this is its only borrow.
+                st.aggregate_sparse_into(&ups, w.as_deref(), s.as_deref(), &mut c.inner)
+                    .map_err(js_err)?;
+                Ok(Either::A(v))
+            }
+            None => Ok(Either::B(CompressedGradient {
+                inner: st
+                    .aggregate_sparse(&ups, w.as_deref(), s.as_deref())
+                    .map_err(js_err)?,
+            })),
+        }
+    }
+
+    /// `aggregateSparse` on the libuv thread pool (without `out`). The inputs are copied
+    /// before the call returns; other calls on this aggregator throw `ERR_BUSY` until the
+    /// Promise settles.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "grads: Array<CompressedGradient | Uint8Array>, options?: AggregateSparseOptions",
+        ts_return_type = "Promise<CompressedGradient>"
+    )]
+    pub fn aggregate_sparse_async(
+        &self,
+        env: Env,
+        grads: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<AsyncTask<AggregateTask<CoreCompressed>>, String> {
+        let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
+        let (w, s) = match options {
+            Some(o) => {
+                if o.out.is_some_and(|v| {
+                    !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
+                }) {
+                    return Err(invalid_arg(
+                        "out is not supported by aggregateSparseAsync (the result is a new CompressedGradient); use aggregateSparse",
+                    ));
+                }
+                (o.weights, o.staleness)
+            }
+            None => (None, None),
+        };
+        let owned: Vec<OwnedHeld> = read_grads(&env, grads)?
+            .into_iter()
+            .map(Held::into_owned)
+            .collect();
+        drop(self.lock()?);
+        self.busy.store(true, Ordering::Release);
+        let state = self.state.clone();
+        Ok(AsyncTask::new(AggregateTask {
+            job: Some(Box::new(move || {
+                let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
+                let mut st = state
+                    .lock()
+                    .map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
+                st.aggregate_sparse(&ups, w.as_deref(), s.as_deref())
             })),
             _busy: BusyGuard(self.busy.clone()),
         }))

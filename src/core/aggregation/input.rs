@@ -34,6 +34,14 @@ impl<'a> Update<'a> {
         matches!(self, Update::Compressed(c) if !c.dense)
     }
 
+    /// The indices and values of a sparse update; `None` when every position is carried.
+    pub fn sparse_parts(&self) -> Option<(&'a [u32], &'a [f32])> {
+        match self {
+            Update::Compressed(c) if !c.dense => Some((&c.indices, &c.values)),
+            _ => None,
+        }
+    }
+
     /// The values carried (every value when dense).
     pub fn values(&self) -> &'a [f32] {
         match self {
@@ -145,13 +153,35 @@ impl<'a> Update<'a> {
     }
 }
 
-fn first_non_finite(v: &[f32]) -> Option<usize> {
-    // x·0 is NaN iff x is NaN or ±Inf; the fold vectorises.
-    let bad = if v.len() >= PAR_THRESHOLD {
-        v.par_chunks(CHUNK)
-            .any(|c| c.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan())
+/// Whether any of `updates` holds a NaN or ±Inf, in one parallel pass over all their
+/// values (one pass per update would pay the thread pool's hand-off once per update).
+pub fn any_non_finite_in(updates: &[Update]) -> bool {
+    let total: usize = updates.iter().map(|u| u.values().len()).sum();
+    if total >= PAR_THRESHOLD {
+        updates
+            .par_iter()
+            .flat_map(|u| u.values().par_chunks(CHUNK))
+            .any(any_non_finite)
     } else {
-        v.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan()
+        updates.iter().any(|u| any_non_finite(u.values()))
+    }
+}
+
+/// True when `c` holds a NaN or ±Inf: all exponent bits set. Integer lanes, so the
+/// reduction vectorises (a float fold would be one long dependency chain).
+#[inline]
+fn any_non_finite(c: &[f32]) -> bool {
+    const EXP: u32 = 0x7f80_0000;
+    c.iter()
+        .fold(0u32, |a, &x| a | ((x.to_bits() & EXP) == EXP) as u32)
+        != 0
+}
+
+fn first_non_finite(v: &[f32]) -> Option<usize> {
+    let bad = if v.len() >= PAR_THRESHOLD {
+        v.par_chunks(CHUNK).any(any_non_finite)
+    } else {
+        any_non_finite(v)
     };
     if bad {
         v.iter().position(|x| !x.is_finite())

@@ -3,6 +3,7 @@
 //! - [`input`]: an update as the aggregator sees it, dense or sparse, read in place.
 //! - [`linear`]: weighted sums over output chunks (FEDAVG, WEIGHTED_AVG, ASYNC_FEDAVG and
 //!   the averaging step of the server optimisers).
+//! - [`sparse_sum`]: weighted sums of sparse updates as a sparse result (`aggregate_sparse`).
 //! - [`robust`]: coordinate-wise median, trimmed mean, Krum and Multi-Krum.
 //! - [`server`]: server optimisers (FedAvgM, FedAdam, FedYogi) holding state across rounds.
 //! - [`privacy`]: L2 clipping and seeded Gaussian noise (central DP).
@@ -16,6 +17,7 @@ pub mod partial;
 pub mod privacy;
 pub mod robust;
 pub mod server;
+pub mod sparse_sum;
 pub mod streaming;
 
 pub use input::Update;

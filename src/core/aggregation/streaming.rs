@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::core::compression::CompressedGradient;
+use crate::core::compression::{CompressedGradient, CompressionType, ValueEncoding};
 use crate::core::error::{Code, Error, Result};
 
-use super::input::Update;
+use super::input::{self, Update};
 use super::server::ServerState;
+use super::sparse_sum::{self, SparseInput};
 use super::{linear, privacy, robust, Config, Strategy};
 
 /// Options of one streamed update.
@@ -200,18 +201,53 @@ pub struct Aggregator {
     pub clipped_updates: u64,
 }
 
-/// The error for a non-finite weighted sum: the first input holding NaN/±Inf, or overflow.
-fn non_finite_culprit(updates: &[Update], out: &[f32]) -> Error {
+/// The error for a non-finite weighted sum: the first input holding NaN/±Inf, or overflow
+/// (at the gradient position `first_bad` gives).
+fn non_finite_culprit(updates: &[Update], first_bad: impl FnOnce() -> usize) -> Error {
     for (i, u) in updates.iter().enumerate() {
         if let Err(e) = u.check_finite(&format!("grads[{i}]")) {
             return e;
         }
     }
-    let j = out.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    let j = first_bad();
     Error::new(
         Code::NonFinite,
         format!("the weighted sum overflowed f32 at index {j} (inputs too large)"),
     )
+}
+
+/// A validated one-shot round: its length, weights and clip factors.
+struct OneShot {
+    /// Length of the updates.
+    n: usize,
+    /// Weight × staleness factor of each update, relative to the largest.
+    eff: Vec<f64>,
+    /// The largest weight × staleness factor (eff = raw / top).
+    top: f64,
+    /// Σ eff.
+    total: f64,
+    /// Clip factor of each update.
+    scales: Vec<f32>,
+    /// Updates clipped.
+    clipped: u64,
+    /// ASYNC_FEDAVG: updates dropped for staleness.
+    dropped: u64,
+}
+
+impl OneShot {
+    /// The f32 weight of each update in the averaging strategies' sum: wᵢ/Σw · cᵢ.
+    fn linear_weights(&self) -> Vec<f32> {
+        self.eff
+            .iter()
+            .zip(&self.scales)
+            .map(|(w, s)| (w / self.total) as f32 * s)
+            .collect()
+    }
+
+    /// max wᵢ / Σ wᵢ (noise calibration).
+    fn rel_max_weight(&self) -> f64 {
+        self.eff.iter().cloned().fold(0.0, f64::max) / self.total
+    }
 }
 
 fn check_weight(name: &str, w: f64) -> Result<()> {
@@ -321,6 +357,155 @@ impl Aggregator {
         staleness: Option<&[f64]>,
         mut out: Option<&mut [f32]>,
     ) -> Result<Vec<f32>> {
+        let r = self.prepare(updates, weights, staleness, out.as_deref())?;
+        let n = r.n;
+        let result = if self.config.strategy.is_robust() {
+            self.robust(updates, &r.eff, &r.scales, n)?
+        } else {
+            let w = r.linear_weights();
+            match out.as_deref_mut() {
+                Some(o) if !self.config.strategy.is_server_optimizer() => {
+                    if !linear::sum_into(o, updates, &w) {
+                        return Err(non_finite_culprit(updates, || {
+                            o.iter().position(|x| !x.is_finite()).unwrap_or(0)
+                        }));
+                    }
+                    self.add_noise(o, r.rel_max_weight())?;
+                    Vec::new()
+                }
+                _ => {
+                    let (mean, finite) = linear::weighted_sum(updates, &w, n);
+                    if !finite {
+                        return Err(non_finite_culprit(updates, || {
+                            mean.iter().position(|x| !x.is_finite()).unwrap_or(0)
+                        }));
+                    }
+                    self.finish_linear(mean, r.rel_max_weight())?
+                }
+            }
+        };
+        self.record_one_shot(updates.len(), &r);
+        match out {
+            Some(o) if !result.is_empty() => {
+                o.copy_from_slice(&result);
+                Ok(Vec::new())
+            }
+            _ => Ok(result),
+        }
+    }
+
+    /// `aggregate` of sparse updates with a sparse result: Σ wᵢ·cᵢ·gᵢ / Σ wᵢ as a
+    /// `CompressedGradient` (top-k type, f32 values) holding the union of the indices of
+    /// the inputs with a non-zero weight, entries whose sum is exactly 0.0 included.
+    /// Densified, it equals `aggregate`'s result bit for bit. Same validation and weights as
+    /// `aggregate`; only the averaging strategies without noise (FEDAVG, WEIGHTED_AVG,
+    /// ASYNC_FEDAVG; `clipNorm` allowed) and only sparse inputs (top-k, random-k, top-k
+    /// quantized) are accepted (`ERR_INVALID_ARG` otherwise). Its `round` is the
+    /// aggregator's round this call completes; the aggregator's round then advances by one.
+    pub fn aggregate_sparse(
+        &mut self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+    ) -> Result<CompressedGradient> {
+        let mut out = CompressedGradient {
+            length: 0,
+            indices: Vec::new(),
+            values: Vec::new(),
+            dense: false,
+            compression_type: CompressionType::TopK,
+            encoding: ValueEncoding::F32,
+            quantized: None,
+            round: 0,
+        };
+        self.aggregate_sparse_into(updates, weights, staleness, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Aggregator::aggregate_sparse`] written into `out`, whatever it held: its index and
+    /// value buffers are reused (no allocation when their capacity suffices, so no fresh
+    /// memory to fault in). Validation errors leave `out` unchanged; an overflowing sum
+    /// (`ERR_NON_FINITE` after summing) leaves it holding that sum.
+    pub fn aggregate_sparse_into(
+        &mut self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+        out: &mut CompressedGradient,
+    ) -> Result<()> {
+        let s = self.config.strategy;
+        if !matches!(
+            s,
+            Strategy::FedAvg | Strategy::WeightedAvg | Strategy::AsyncFedAvg
+        ) {
+            return Err(Error::invalid_arg(format!(
+                "aggregateSparse supports fedavg, weighted_avg and async_fedavg; {} needs the dense form (use aggregate)",
+                s.as_str()
+            )));
+        }
+        if self.config.noise_multiplier > 0.0 {
+            return Err(Error::invalid_arg(format!(
+                "aggregateSparse cannot add noise (noiseMultiplier {}): noise touches every coordinate, so the result is dense (use aggregate)",
+                self.config.noise_multiplier
+            )));
+        }
+        if let Some(i) = updates.iter().position(|u| !u.is_sparse()) {
+            let what = match updates[i] {
+                Update::Dense(_) => "a dense array".to_string(),
+                Update::Compressed(c) => {
+                    format!("a dense CompressedGradient ({})", c.compression_type.as_str())
+                }
+            };
+            return Err(Error::invalid_arg(format!(
+                "aggregateSparse takes sparse updates (top-k, random-k); grads[{i}] is {what}: the sum would be dense (use aggregate)"
+            )));
+        }
+        let r = self.prepare(updates, weights, staleness, None)?;
+        let w = r.linear_weights();
+        let inputs: Vec<SparseInput> = updates
+            .iter()
+            .zip(&w)
+            .filter_map(|(u, &weight)| {
+                u.sparse_parts().map(|(indices, values)| SparseInput {
+                    indices,
+                    values,
+                    weight,
+                })
+            })
+            .collect();
+        let finite =
+            sparse_sum::weighted_sum_into(&inputs, r.n, &mut out.indices, &mut out.values);
+        out.length = r.n;
+        out.dense = false;
+        out.compression_type = CompressionType::TopK;
+        out.encoding = ValueEncoding::F32;
+        out.quantized = None;
+        out.round = u32::try_from(self.round).unwrap_or(u32::MAX);
+        if !finite {
+            return Err(non_finite_culprit(updates, || {
+                out.values
+                    .iter()
+                    .position(|x| !x.is_finite())
+                    .map(|k| out.indices[k] as usize)
+                    .unwrap_or(0)
+            }));
+        }
+        self.last.noise_std = 0.0;
+        self.last.selected.clear();
+        self.record_one_shot(updates.len(), &r);
+        Ok(())
+    }
+
+    /// Validation and weights of a one-shot round (`aggregate`, `aggregate_sparse`):
+    /// lengths, weights, staleness, `out`, finiteness of the inputs the summing pass does
+    /// not check itself, clip factors.
+    fn prepare(
+        &self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+        out: Option<&[f32]>,
+    ) -> Result<OneShot> {
         let m = updates.len();
         if m == 0 {
             return Err(Error::new(
@@ -407,7 +592,7 @@ impl Aggregator {
                 ),
             ));
         }
-        if let Some(o) = out.as_deref() {
+        if let Some(o) = out {
             if o.len() != n {
                 return Err(Error::new(
                     Code::LengthMismatch,
@@ -437,9 +622,13 @@ impl Aggregator {
         // Dense inputs of the averaging strategies are checked inside the summing pass (read
         // once); everything else is checked here.
         let fused = self.config.strategy.is_linear() && self.config.clip_norm.is_none();
-        for (i, u) in updates.iter().enumerate() {
-            if !fused || u.is_sparse() || eff[i] == 0.0 {
-                u.check_finite(&format!("grads[{i}]"))?;
+        let checked: Vec<usize> = (0..m)
+            .filter(|&i| !fused || updates[i].is_sparse() || eff[i] == 0.0)
+            .collect();
+        let sel: Vec<Update> = checked.iter().map(|&i| updates[i]).collect();
+        if input::any_non_finite_in(&sel) {
+            for &i in &checked {
+                updates[i].check_finite(&format!("grads[{i}]"))?;
             }
         }
         let dropped = stale_f.iter().filter(|&&s| s == 0.0).count() as u64;
@@ -455,47 +644,28 @@ impl Aggregator {
         }
         let scales: Vec<f32> = updates.iter().map(|u| self.clip(u)).collect();
         let clipped = scales.iter().filter(|&&s| s < 1.0).count() as u64;
-        let result = if self.config.strategy.is_robust() {
-            self.robust(updates, &eff, &scales, n)?
-        } else {
-            let w: Vec<f32> = eff
-                .iter()
-                .zip(&scales)
-                .map(|(w, s)| (w / total) as f32 * s)
-                .collect();
-            let max_w = eff.iter().cloned().fold(0.0, f64::max);
-            match out.as_deref_mut() {
-                Some(o) if !self.config.strategy.is_server_optimizer() => {
-                    if !linear::sum_into(o, updates, &w) {
-                        return Err(non_finite_culprit(updates, o));
-                    }
-                    self.add_noise(o, max_w / total)?;
-                    Vec::new()
-                }
-                _ => {
-                    let (mean, finite) = linear::weighted_sum(updates, &w, n);
-                    if !finite {
-                        return Err(non_finite_culprit(updates, &mean));
-                    }
-                    self.finish_linear(mean, max_w / total)?
-                }
-            }
-        };
+
+        Ok(OneShot {
+            n,
+            eff,
+            top,
+            total,
+            scales,
+            clipped,
+            dropped,
+        })
+    }
+
+    /// Counters of a completed one-shot round; advances the round.
+    fn record_one_shot(&mut self, m: usize, r: &OneShot) {
         self.last.participants = m as u64;
-        self.last.total_weight = total * top;
-        self.last.clipped = clipped;
-        self.last.dropped_stale = dropped;
+        self.last.total_weight = r.total * r.top;
+        self.last.clipped = r.clipped;
+        self.last.dropped_stale = r.dropped;
         self.updates_received += m as u64;
-        self.clipped_updates += clipped;
+        self.clipped_updates += r.clipped;
         self.round += 1;
         self.completed += 1;
-        match out {
-            Some(o) if !result.is_empty() => {
-                o.copy_from_slice(&result);
-                Ok(Vec::new())
-            }
-            _ => Ok(result),
-        }
     }
 
     fn clip(&self, u: &Update) -> f32 {
@@ -594,7 +764,9 @@ impl Aggregator {
                         .collect();
                     let (out, finite) = linear::weighted_sum(&us, &w, n);
                     if !finite {
-                        return Err(non_finite_culprit(&us, &out));
+                        return Err(non_finite_culprit(&us, || {
+                            out.iter().position(|x| !x.is_finite()).unwrap_or(0)
+                        }));
                     }
                     out
                 }

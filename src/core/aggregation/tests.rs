@@ -519,3 +519,322 @@ fn sorting_network_sorts_every_count_up_to_70() {
         }
     }
 }
+
+// ---- aggregate_sparse / sparse_sum -------------------------------------------------------
+
+fn sparse_of(length: usize, indices: Vec<u32>, values: Vec<f32>) -> CompressedGradient {
+    CompressedGradient {
+        length,
+        indices,
+        values,
+        dense: false,
+        compression_type: CompressionType::TopK,
+        encoding: crate::core::compression::ValueEncoding::F32,
+        quantized: None,
+        round: 0,
+    }
+}
+
+/// A random sparse update of length n: `kind` 0 = random density, 1 = empty, 2 = the
+/// indices of `like` (full overlap), 3 = positions ≡ r (mod 3) only (disjoint from other
+/// residues), 4 = one dense run crossing chunk boundaries.
+fn random_sparse(r: &mut Rng, n: usize, kind: u64, like: Option<&CompressedGradient>) -> CompressedGradient {
+    let indices: Vec<u32> = match kind {
+        1 => Vec::new(),
+        2 if like.is_some() => like.unwrap().indices.clone(),
+        3 => {
+            let res = r.below(3) as u32;
+            (0..n as u32).filter(|i| i % 3 == res && r.uniform() < 0.2).collect()
+        }
+        4 => {
+            let a = r.below(n as u64) as u32;
+            let b = (a as u64 + 1 + r.below(3 * CHUNK as u64)).min(n as u64) as u32;
+            (a..b).collect()
+        }
+        _ => {
+            let p = [0.001, 0.01, 0.1, 0.5][r.below(4) as usize];
+            (0..n as u32).filter(|_| r.uniform() < p).collect()
+        }
+    };
+    let values = indices.iter().map(|_| r.normal() as f32).collect();
+    sparse_of(n, indices, values)
+}
+
+/// The brute force: a dense f32 accumulator summed input by input in list order, and the
+/// positions any input of non-zero weight carries.
+fn brute_sparse_sum(gs: &[CompressedGradient], w: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
+    let mut acc = vec![0.0f32; n];
+    let mut touched = vec![false; n];
+    for (g, &wi) in gs.iter().zip(w) {
+        if wi == 0.0 {
+            continue;
+        }
+        for (&i, &v) in g.indices.iter().zip(&g.values) {
+            acc[i as usize] += wi * v;
+            touched[i as usize] = true;
+        }
+    }
+    let idx: Vec<u32> = (0..n as u32).filter(|&i| touched[i as usize]).collect();
+    let vals = idx.iter().map(|&i| acc[i as usize]).collect();
+    (idx, vals)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn sparse_sum_equals_brute_force_and_dense_kernel_bit_for_bit() {
+    let mut r = Rng::new(41);
+    // n below, at and around the chunk size, not a multiple of it, and large enough for the
+    // parallel path (≥ 64 Ki entries over ≥ 2 chunks).
+    let sizes = [
+        1,
+        2,
+        63,
+        64,
+        65,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        3 * CHUNK + 17,
+        200_003,
+        1_000_003,
+    ];
+    let mut parallel_cases = 0;
+    for (trial, &n) in sizes.iter().cycle().take(3 * sizes.len()).enumerate() {
+        let m = 1 + r.below(7) as usize;
+        let mut gs: Vec<CompressedGradient> = Vec::new();
+        for _ in 0..m {
+            let kind = r.below(5);
+            let g = random_sparse(&mut r, n, kind, gs.last());
+            gs.push(g);
+        }
+        let w: Vec<f32> = (0..m)
+            .map(|i| if i % 4 == 3 { 0.0 } else { (r.uniform() + 0.05) as f32 })
+            .collect();
+        let inputs: Vec<sparse_sum::SparseInput> = gs
+            .iter()
+            .zip(&w)
+            .map(|(g, &weight)| sparse_sum::SparseInput {
+                indices: &g.indices,
+                values: &g.values,
+                weight,
+            })
+            .collect();
+        let got = sparse_sum::weighted_sum(&inputs, n);
+        let (idx, vals) = brute_sparse_sum(&gs, &w, n);
+        assert!(got.finite);
+        assert_eq!(got.indices, idx, "trial {trial}, n {n}, m {m}");
+        assert_eq!(bits(&got.values), bits(&vals), "trial {trial}, n {n}");
+        // The dense kernel gives the same bits at every position (zeros elsewhere).
+        let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
+        let (dense, _) = linear::weighted_sum(&ups, &w, n);
+        let mut densified = vec![0.0f32; n];
+        for (&i, &v) in got.indices.iter().zip(&got.values) {
+            densified[i as usize] = v;
+        }
+        assert_eq!(bits(&densified), bits(&dense), "trial {trial}, n {n}");
+        let nnz: usize = gs.iter().map(|g| g.nnz()).sum();
+        if nnz >= PAR_THRESHOLD && n > CHUNK {
+            parallel_cases += 1;
+        }
+    }
+    assert!(parallel_cases >= 2, "only {parallel_cases} parallel cases");
+}
+
+#[test]
+fn sparse_sum_of_nothing_and_of_zero_weights_is_empty() {
+    let a = sparse_of(10, vec![1, 5], vec![1.0, 2.0]);
+    let e = sparse_of(10, vec![], vec![]);
+    fn inp(g: &CompressedGradient, weight: f32) -> sparse_sum::SparseInput<'_> {
+        sparse_sum::SparseInput {
+            indices: &g.indices,
+            values: &g.values,
+            weight,
+        }
+    }
+    assert_eq!(sparse_sum::weighted_sum(&[], 10).indices.len(), 0);
+    let s = sparse_sum::weighted_sum(&[inp(&e, 1.0), inp(&a, 0.0)], 10);
+    assert!(s.indices.is_empty() && s.values.is_empty() && s.finite);
+    let s = sparse_sum::weighted_sum(&[inp(&e, 1.0), inp(&a, 2.0)], 10);
+    assert_eq!((s.indices, s.values), (vec![1, 5], vec![2.0, 4.0]));
+}
+
+#[test]
+fn aggregate_sparse_equals_aggregate_densified_bit_for_bit() {
+    let mut r = Rng::new(43);
+    for trial in 0..24u64 {
+        let n = [5, CHUNK + 3, 150_001][trial as usize % 3];
+        let m = 1 + r.below(6) as usize;
+        let mut gs: Vec<CompressedGradient> = Vec::new();
+        for i in 0..m {
+            // At least one non-empty input of non-zero weight (the first).
+            let kind = if i == 0 { 0 } else { r.below(5) };
+            let g = random_sparse(&mut r, n, kind, gs.last());
+            gs.push(g);
+        }
+        if gs[0].indices.is_empty() {
+            gs[0] = sparse_of(n, vec![0], vec![1.5]);
+        }
+        let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
+        let w: Vec<f64> = (0..m)
+            .map(|i| if i % 3 == 2 { 0.0 } else { r.uniform() * 10.0 + 0.1 })
+            .collect();
+        let st: Vec<f64> = (0..m).map(|_| r.below(4) as f64).collect();
+        let strategy = [Strategy::FedAvg, Strategy::WeightedAvg, Strategy::AsyncFedAvg]
+            [trial as usize % 3];
+        let mut cfg = Config::new(strategy);
+        if trial % 4 == 1 {
+            cfg.clip_norm = Some(2.0);
+        }
+        let stale = (strategy == Strategy::AsyncFedAvg).then_some(&st[..]);
+        let mut a = Aggregator::new(cfg.clone()).unwrap();
+        let mut b = Aggregator::new(cfg).unwrap();
+        let dense = a.aggregate(&ups, Some(&w), stale).unwrap();
+        let sp = b.aggregate_sparse(&ups, Some(&w), stale).unwrap();
+        assert_eq!(sp.length, n);
+        assert!(!sp.dense);
+        assert_eq!(sp.compression_type, CompressionType::TopK);
+        assert!(sp.indices.windows(2).all(|p| p[0] < p[1]));
+        assert_eq!(bits(&sp.to_dense()), bits(&dense), "trial {trial}");
+        // The index set is the union of the inputs of non-zero weight.
+        let mut union: Vec<u32> = gs
+            .iter()
+            .zip(&w)
+            .filter(|(_, &wi)| wi != 0.0)
+            .flat_map(|(g, _)| g.indices.iter().copied())
+            .collect();
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(sp.indices, union, "trial {trial}");
+        // The same round bookkeeping as aggregate.
+        assert_eq!(a.stats(), b.stats());
+        // And it travels: the wire round trip gives it back.
+        let back = crate::core::wire::decode(&crate::core::wire::encode(&sp)).unwrap();
+        assert_eq!(back, sp);
+    }
+}
+
+#[test]
+fn aggregate_sparse_keeps_exact_zero_sums_and_reports_its_round() {
+    let g = sparse_of(8, vec![1, 3, 6], vec![0.5, -2.0, 4.0]);
+    let h = sparse_of(8, vec![1, 3, 7], vec![-0.5, 2.0, 0.0]);
+    let ups = [Update::Compressed(&g), Update::Compressed(&h)];
+    let mut x = agg(Strategy::FedAvg);
+    x.aggregate(&ups, None, None).unwrap();
+    let s = x.aggregate_sparse(&ups, None, None).unwrap();
+    assert_eq!(s.indices, vec![1, 3, 6, 7]);
+    assert_eq!(bits(&s.values), bits(&[0.0, 0.0, 2.0, 0.0]));
+    assert_eq!(s.round, 1);
+    assert_eq!(x.round, 2);
+    assert_eq!(x.completed, 2);
+}
+
+#[test]
+fn aggregate_sparse_errors_match_aggregate_and_refuse_the_dense_forms() {
+    let a = sparse_of(4, vec![0, 2], vec![1.0, 2.0]);
+    let b = sparse_of(4, vec![1], vec![3.0]);
+    let c = sparse_of(5, vec![1], vec![3.0]);
+    let ups = [Update::Compressed(&a), Update::Compressed(&b)];
+    let mut x = agg(Strategy::FedAvg);
+    let code = |r: Result<CompressedGradient>| r.unwrap_err();
+    assert_eq!(code(x.aggregate_sparse(&[], None, None)).code, Code::NoClients);
+    let e = code(x.aggregate_sparse(
+        &[ups[0], ups[1], Update::Compressed(&c)],
+        None,
+        None,
+    ));
+    assert_eq!(e.code, Code::LengthMismatch);
+    assert!(e.message.contains("grads[2]"), "{}", e.message);
+    assert_eq!(
+        code(x.aggregate_sparse(&ups, Some(&[1.0]), None)).code,
+        Code::LengthMismatch
+    );
+    assert_eq!(
+        code(x.aggregate_sparse(&ups, Some(&[0.0, 0.0]), None)).code,
+        Code::ZeroTotalWeight
+    );
+    let e = code(x.aggregate_sparse(&ups, Some(&[1.0, -1.0]), None));
+    assert_eq!(e.code, Code::InvalidWeight);
+    assert!(e.message.contains("weights[1]"));
+    assert_eq!(
+        code(x.aggregate_sparse(&ups, None, Some(&[0.0, 1.0]))).code,
+        Code::InvalidArg
+    );
+    let nan = sparse_of(4, vec![0, 3], vec![1.0, f32::NAN]);
+    let e = code(x.aggregate_sparse(&[ups[0], Update::Compressed(&nan)], None, None));
+    assert_eq!(e.code, Code::NonFinite);
+    assert!(e.message.contains("grads[1][3]"), "{}", e.message);
+    // Ten f32::MAX at one position with weights 0.1 (rounded up in f32) overflow the sum,
+    // in both forms.
+    let big = sparse_of(4, vec![2], vec![f32::MAX]);
+    let bigs = [Update::Compressed(&big); 10];
+    let dense_err = x.aggregate(&bigs, None, None).unwrap_err();
+    let e = code(x.aggregate_sparse(&bigs, None, None));
+    assert_eq!(e.code, Code::NonFinite);
+    assert_eq!(e, dense_err);
+    assert!(e.message.contains("index 2"), "{}", e.message);
+    // Dense inputs, in any form.
+    let d = [1.0f32, 2.0, 3.0, 4.0];
+    let e = code(x.aggregate_sparse(&[ups[0], Update::Dense(&d)], None, None));
+    assert_eq!(e.code, Code::InvalidArg);
+    assert!(e.message.contains("grads[1]"), "{}", e.message);
+    let mut dc = sparse_of(4, vec![], d.to_vec());
+    dc.dense = true;
+    dc.compression_type = CompressionType::None;
+    let e = code(x.aggregate_sparse(&[Update::Compressed(&dc)], None, None));
+    assert_eq!(e.code, Code::InvalidArg);
+    // Strategies whose result is not a plain weighted mean, and noise.
+    for s in [
+        Strategy::Median,
+        Strategy::TrimmedMean,
+        Strategy::Krum,
+        Strategy::MultiKrum,
+        Strategy::FedAvgM,
+        Strategy::FedAdam,
+        Strategy::FedYogi,
+    ] {
+        let e = code(agg(s).aggregate_sparse(&ups, None, None));
+        assert_eq!(e.code, Code::InvalidArg);
+        assert!(e.message.contains(s.as_str()), "{}", e.message);
+    }
+    let mut cfg = Config::new(Strategy::FedAvg);
+    cfg.clip_norm = Some(1.0);
+    cfg.noise_multiplier = 1.0;
+    let e = code(Aggregator::new(cfg).unwrap().aggregate_sparse(&ups, None, None));
+    assert_eq!(e.code, Code::InvalidArg);
+    // Nothing counted for the refused calls.
+    assert_eq!(x.completed, 0);
+}
+
+#[test]
+fn aggregate_sparse_into_reuses_out_and_equals_the_fresh_result() {
+    let mut r = Rng::new(47);
+    let n = 3 * CHUNK + 5;
+    let gs: Vec<CompressedGradient> = (0..5).map(|_| random_sparse(&mut r, n, 0, None)).collect();
+    let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
+    let w = [1.0, 2.0, 0.5, 3.0, 1.0];
+    let fresh = agg(Strategy::FedAvg).aggregate_sparse(&ups, Some(&w), None).unwrap();
+    // Reusing a bigger result of another length, type and encoding: same content as fresh,
+    // in the same buffers.
+    let mut out = random_sparse(&mut r, 2 * n, 0, None);
+    out.compression_type = CompressionType::TopKQuantized;
+    out.encoding = crate::core::compression::ValueEncoding::Quantized { bits: 4 };
+    out.indices.reserve(fresh.nnz());
+    out.values.reserve(fresh.nnz());
+    let (pi, pv) = (out.indices.as_ptr(), out.values.as_ptr());
+    let mut x = agg(Strategy::FedAvg);
+    x.aggregate_sparse_into(&ups, Some(&w), None, &mut out).unwrap();
+    assert_eq!(out, fresh);
+    assert_eq!((out.indices.as_ptr(), out.values.as_ptr()), (pi, pv));
+    assert_eq!(x.round, 1);
+    // A refused call leaves it as it was.
+    let before = out.clone();
+    let e = x
+        .aggregate_sparse_into(&ups, Some(&[1.0]), None, &mut out)
+        .unwrap_err();
+    assert_eq!(e.code, Code::LengthMismatch);
+    assert_eq!(out, before);
+    assert_eq!(x.round, 1);
+}
