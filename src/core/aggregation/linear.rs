@@ -20,7 +20,7 @@ pub fn zeroed(n: usize) -> Vec<f32> {
 }
 
 #[cfg(target_os = "linux")]
-fn advise_huge(v: &[f32]) {
+pub(super) fn advise_huge<T>(v: &[T]) {
     const HUGE: usize = 2 << 20;
     const MADV_HUGEPAGE: i32 = 14;
     extern "C" {
@@ -39,7 +39,7 @@ fn advise_huge(v: &[f32]) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge(_: &[f32]) {}
+pub(super) fn advise_huge<T>(_: &[T]) {}
 
 /// `Σ wᵢ · updatesᵢ` as a new vector of length `n`; false in `.1` when a value of the
 /// result is NaN or ±Inf.
