@@ -295,7 +295,7 @@ export declare class ModelProfile {
    * A decoder-only transformer: `embedding`, `layer_<i>_attention`, `layer_<i>_ffn`, …,
    * `output` (2·numLayers + 2 layers); sizes and flops as in docs/partition.md.
    */
-  static createTransformer(options?: TransformerOptions | undefined | null): ModelProfile
+  static createTransformer(options?: TransformerOptions): ModelProfile
   /** Model name. */
   get name(): string
   /** The layers (a copy), with defaults filled in. */

@@ -56,3 +56,45 @@ test('magnitudes that would overflow a total are refused, not turned into Infini
   t.regex(msg as string, /layers\[0\]\.flops must be at most 1e30/)
   t.is(code(() => new d.NodeConfig({ nodeId: 'n', nodeType: d.NodeType.GROUND, memoryGb: 1, computeTflops: 1e-300 }))[0], 'ERR_INVALID_ARG')
 })
+
+test('…Async methods never throw: bad input rejects the returned promise', async (t) => {
+  const profile = d.ModelProfile.createTransformer({ numLayers: 1 })
+  const calls: [string, () => Promise<unknown>, string][] = [
+    ['optimizeAsync, no nodes', () => new d.PartitionOptimizer().optimizeAsync(profile, []), 'ERR_INVALID_ARG'],
+    ['optimizeAsync, wrong type', () => new d.PartitionOptimizer().optimizeAsync(null as any, []), 'ERR_INVALID_ARG'],
+    ['aggregateAsync, no inputs', () => new d.GradientAggregator().aggregateAsync([]), 'ERR_NO_CLIENTS'],
+    ['routesFromAsync, unknown node', () => new d.SpaceMesh().routesFromAsync('nowhere'), 'ERR_UNKNOWN_NODE'],
+    ['getSyncWindowsAsync, bad options', () => new d.SyncScheduler().getSyncWindowsAsync(42 as any), 'ERR_INVALID_ARG'],
+  ]
+  for (const [what, call, c] of calls) {
+    let promise: Promise<unknown> | undefined
+    t.notThrows(() => {
+      promise = call()
+    }, what)
+    const e = await t.throwsAsync<NodeJS.ErrnoException>(promise!, undefined, what)
+    t.is(e!.code, c, what)
+  }
+})
+
+test('an options argument that is not an object, and a class called without new, are ERR_INVALID_ARG', (t) => {
+  const profile = d.ModelProfile.createTransformer({ numLayers: 1 })
+  const node = { nodeId: 'g', nodeType: d.NodeType.GROUND, memoryGb: 10, computeTflops: 1 }
+  const cases: [string, () => unknown, RegExp][] = [
+    ['strategy string (the peer style)', () => new d.PartitionOptimizer().optimize(profile, [node], 'throughput' as any), /optimize: options must be an object, got string/],
+    ['constructor options', () => new d.PartitionOptimizer('x' as any), /new PartitionOptimizer: options/],
+    ['number options', () => new d.LatencyEstimator(5 as any), /new LatencyEstimator/],
+    ['mesh route options', () => new d.SpaceMesh().findRoute('a', 'b', 'latency' as any), /findRoute: options/],
+    ['factory options', () => d.ModelProfile.createTransformer('gpt' as any), /createTransformer/],
+    ['factory field type', () => d.ModelProfile.createTransformer({ numLayers: '3' as any }), /numLayers/],
+    ['class without new', () => (d.NodeConfig as any)(node), /NodeConfig is a class/],
+    ['class via call', () => (d.ModelProfile as any).call({}, { layers: [] }), /ModelProfile is a class/],
+  ]
+  for (const [what, f, where] of cases) {
+    const [c, m] = code(f)
+    t.is(c, 'ERR_INVALID_ARG', what)
+    t.regex(m as string, where, what)
+  }
+  // null and undefined options still mean the defaults.
+  t.truthy(new d.PartitionOptimizer().optimize(profile, [node], undefined))
+  t.truthy(new d.PartitionOptimizer(null as any).optimize(profile, [node], null as any))
+})

@@ -1,11 +1,53 @@
 #!/usr/bin/env node
-// After `napi build` regenerates index.js, append the one line that gives napi-rs's own
-// errors stable codes (see errors.js). Idempotent.
+// After `napi build` regenerates index.js and index.d.ts, append the one line that gives
+// napi-rs's own errors stable codes (see errors.js), with the table of options-object
+// parameters read from index.d.ts (napi-rs would turn a string or number given for one into
+// an empty options object, silently). Idempotent: the line is replaced on every build.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
 
-const file = path.join(__dirname, '..', 'index.js')
-const hook = "require('./errors.js').install(module.exports)"
-const text = fs.readFileSync(file, 'utf8')
-if (!text.includes(hook)) fs.writeFileSync(file, text.trimEnd() + '\n\n' + hook + '\n')
+const root = path.join(__dirname, '..')
+
+/** Splits a parameter list at its top-level commas. */
+function splitParams(list) {
+  const out = []
+  let depth = 0
+  let cur = ''
+  for (const ch of list) {
+    if ('(<[{'.includes(ch)) depth++
+    if (')>]}'.includes(ch)) depth--
+    if (ch === ',' && depth === 0) {
+      out.push(cur.trim())
+      cur = ''
+    } else cur += ch
+  }
+  if (cur.trim()) out.push(cur.trim())
+  return out
+}
+
+/** `{ Class: { 'constructor' | method: [[index, name], …] } }` for parameters typed as an
+ *  exported `…Options` interface. */
+function optionsParams(dts) {
+  const interfaces = new Set([...dts.matchAll(/^export interface (\w+)/gm)].map((m) => m[1]))
+  const table = {}
+  for (const block of dts.matchAll(/^export declare class (\w+) \{\n([\s\S]*?)^\}/gm)) {
+    const [, cls, body] = block
+    for (const m of body.matchAll(/^ {2}(?:static )?(\w+)\((.*)\)(?::|$)/gm)) {
+      const [, method, list] = m
+      const found = []
+      splitParams(list).forEach((p, i) => {
+        const t = /^(\w+)\??: (\w+)/.exec(p)
+        if (t && t[2].endsWith('Options') && interfaces.has(t[2])) found.push([i, t[1]])
+      })
+      if (found.length) (table[cls] ??= {})[method] = found
+    }
+  }
+  return table
+}
+
+const file = path.join(root, 'index.js')
+const table = optionsParams(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
+const hook = `require('./errors.js').install(module.exports, ${JSON.stringify(table)})`
+const text = fs.readFileSync(file, 'utf8').replace(/\n*require\('\.\/errors\.js'\)\.install\(.*\)\n*$/, '')
+fs.writeFileSync(file, text.trimEnd() + '\n\n' + hook + '\n')

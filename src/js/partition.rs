@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::options::Reader;
 use super::task::CoreTask;
 use super::{invalid_arg, js_err, JsResult};
 use crate::core::error::{Code, Error as CoreError};
@@ -134,6 +135,36 @@ pub struct TransformerOptions {
     pub bytes_per_activation: Option<f64>,
 }
 
+/// Reads `createTransformer`'s options with our codes (a statics' napi-rs conversion
+/// errors would escape `errors.js`, which cannot wrap non-configurable statics).
+fn transformer_options(options: Option<Unknown>) -> JsResult<Option<TransformerOptions>> {
+    let Some(u) = options else { return Ok(None) };
+    match u.get_type().map_err(|e| invalid_arg(e.to_string()))? {
+        ValueType::Undefined | ValueType::Null => return Ok(None),
+        ValueType::Object => {}
+        t => {
+            return Err(invalid_arg(format!(
+                "ModelProfile.createTransformer: options must be an object, got a {t:?}"
+            )))
+        }
+    }
+    // SAFETY: the type was just checked to be an object.
+    let obj: Object = unsafe { u.cast() }.map_err(|e| invalid_arg(e.to_string()))?;
+    let r = Reader {
+        obj: &obj,
+        what: "ModelProfile.createTransformer options",
+    };
+    Ok(Some(TransformerOptions {
+        name: r.string("name")?,
+        num_layers: r.num("numLayers")?,
+        hidden_size: r.num("hiddenSize")?,
+        vocab_size: r.num("vocabSize")?,
+        sequence_length: r.num("sequenceLength")?,
+        bytes_per_param: r.num("bytesPerParam")?,
+        bytes_per_activation: r.num("bytesPerActivation")?,
+    }))
+}
+
 /// A model: layers in execution order with their sizes and flops.
 #[napi]
 #[derive(Clone)]
@@ -169,10 +200,10 @@ impl ModelProfile {
 
     /// A decoder-only transformer: `embedding`, `layer_<i>_attention`, `layer_<i>_ffn`, …,
     /// `output` (2·numLayers + 2 layers); sizes and flops as in docs/partition.md.
-    #[napi(factory, catch_unwind)]
-    pub fn create_transformer(options: Option<TransformerOptions>) -> napi::Result<Self, String> {
+    #[napi(factory, catch_unwind, ts_args_type = "options?: TransformerOptions")]
+    pub fn create_transformer(options: Option<Unknown>) -> napi::Result<Self, String> {
         let d = core::TransformerSpec::default();
-        let spec = match options {
+        let spec = match transformer_options(options)? {
             None => d,
             Some(o) => {
                 let bpp = o.bytes_per_param.unwrap_or(d.bytes_per_param);
