@@ -1266,7 +1266,10 @@ export interface PartitionOptions {
   links?: Array<KindLinkOptions>
   /** Links between two given nodes (directional). */
   nodeLinks?: Array<NodeLinkOptions>
-  /** Most search states the exact search may store (an integer ≥ 1). Default 300,000. */
+  /**
+   * Most search states the exact search may store (an integer from 1 to 10^7, about
+   * 0.2 KB each). Default 300,000.
+   */
   searchLimit?: number
 }
 
@@ -1274,7 +1277,10 @@ export interface PartitionOptions {
 export interface PartitionPlan {
   /** The objective optimized (`evaluate` reports the optimizer's default). */
   objective: PartitionObjective
-  /** Layer name → node id, in layer order. */
+  /**
+   * Layer name → node id, in layer order (JavaScript lists integer-like names such as
+   * '0' first, in ascending order, in any object).
+   */
   assignments: Record<string, string>
   /** Stages in execution order. */
   stages: Array<PartitionStage>

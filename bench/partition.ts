@@ -47,7 +47,7 @@ function run(objective: PartitionObjective, l: number, n: number, reps: number):
   try {
     const plan = opt.optimize(p, ns, { objective })
     const ms = time(reps, () => opt.optimize(p, ns, { objective }))
-    return `${f(ms)} ms (${plan.stages.length} stages, ${plan.estimatedLatencyMs.toFixed(0)} ms latency, period ${plan.pipelinePeriodMs.toFixed(1)} ms)`
+    return `${f(ms)} ms (${plan.stages.length} stages, ${plan.estimatedLatencyMs.toFixed(0)} ms latency, period ${plan.pipelinePeriodMs.toFixed(1)} ms${plan.tieBreakExact ? '' : ', latency tie-break not proven (tieBreakExact: false)'})`
   } catch (e: any) {
     const t0 = now()
     try {

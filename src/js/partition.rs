@@ -173,6 +173,12 @@ pub struct ModelProfile {
 }
 
 fn profile_from(o: ModelProfileOptions) -> JsResult<core::Profile> {
+    // As a key of `plan.assignments` it would set the object's prototype, not a layer.
+    if let Some(i) = o.layers.iter().position(|l| l.name == "__proto__") {
+        return Err(invalid_arg(format!(
+            "layers[{i}].name '__proto__' cannot be a key of plan.assignments; rename the layer"
+        )));
+    }
     let specs = o
         .layers
         .into_iter()
@@ -370,7 +376,8 @@ pub struct PartitionOptions {
     pub links: Option<Vec<KindLinkOptions>>,
     /// Links between two given nodes (directional).
     pub node_links: Option<Vec<NodeLinkOptions>>,
-    /// Most search states the exact search may store (an integer ≥ 1). Default 300,000.
+    /// Most search states the exact search may store (an integer from 1 to 10^7, about
+    /// 0.2 KB each). Default 300,000.
     pub search_limit: Option<f64>,
 }
 
@@ -450,10 +457,10 @@ fn request(
         .unwrap_or(core::Objective::Latency);
     let limit = match o.search_limit {
         None => core::MAX_STATES,
-        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e9).contains(&x) => x as usize,
+        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e7).contains(&x) => x as usize,
         Some(x) => {
             return Err(invalid_arg(format!(
-                "searchLimit must be an integer from 1 to 10^9, got {x}"
+                "searchLimit must be an integer from 1 to 10^7 (each state takes about 0.2 KB), got {x}"
             )))
         }
     };
@@ -534,7 +541,8 @@ pub struct PartitionStage {
 pub struct PartitionPlan {
     /// The objective optimized (`evaluate` reports the optimizer's default).
     pub objective: PartitionObjective,
-    /// Layer name → node id, in layer order.
+    /// Layer name → node id, in layer order (JavaScript lists integer-like names such as
+    /// '0' first, in ascending order, in any object).
     #[napi(ts_type = "Record<string, string>")]
     pub assignments: Assignments,
     /// Stages in execution order.

@@ -135,7 +135,10 @@ pub fn weighted_sum_into(
     let finite = if parts == 1 {
         slots.into_iter().map(fill).fold(true, |a, b| a & b)
     } else {
-        slots.into_par_iter().map(fill).reduce(|| true, |a, b| a & b)
+        slots
+            .into_par_iter()
+            .map(fill)
+            .reduce(|| true, |a, b| a & b)
     };
     // SAFETY: `fill_range` wrote every element of every slot (it asserts so before
     // returning, and a panic never gets here), and the slots tile `0..total` of the spare

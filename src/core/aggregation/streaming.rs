@@ -453,7 +453,10 @@ impl Aggregator {
             let what = match updates[i] {
                 Update::Dense(_) => "a dense array".to_string(),
                 Update::Compressed(c) => {
-                    format!("a dense CompressedGradient ({})", c.compression_type.as_str())
+                    format!(
+                        "a dense CompressedGradient ({})",
+                        c.compression_type.as_str()
+                    )
                 }
             };
             return Err(Error::invalid_arg(format!(
@@ -473,8 +476,7 @@ impl Aggregator {
                 })
             })
             .collect();
-        let finite =
-            sparse_sum::weighted_sum_into(&inputs, r.n, &mut out.indices, &mut out.values);
+        let finite = sparse_sum::weighted_sum_into(&inputs, r.n, &mut out.indices, &mut out.values);
         out.length = r.n;
         out.dense = false;
         out.compression_type = CompressionType::TopK;

@@ -538,13 +538,20 @@ fn sparse_of(length: usize, indices: Vec<u32>, values: Vec<f32>) -> CompressedGr
 /// A random sparse update of length n: `kind` 0 = random density, 1 = empty, 2 = the
 /// indices of `like` (full overlap), 3 = positions ≡ r (mod 3) only (disjoint from other
 /// residues), 4 = one dense run crossing chunk boundaries.
-fn random_sparse(r: &mut Rng, n: usize, kind: u64, like: Option<&CompressedGradient>) -> CompressedGradient {
+fn random_sparse(
+    r: &mut Rng,
+    n: usize,
+    kind: u64,
+    like: Option<&CompressedGradient>,
+) -> CompressedGradient {
     let indices: Vec<u32> = match kind {
         1 => Vec::new(),
         2 if like.is_some() => like.unwrap().indices.clone(),
         3 => {
             let res = r.below(3) as u32;
-            (0..n as u32).filter(|i| i % 3 == res && r.uniform() < 0.2).collect()
+            (0..n as u32)
+                .filter(|i| i % 3 == res && r.uniform() < 0.2)
+                .collect()
         }
         4 => {
             let a = r.below(n as u64) as u32;
@@ -611,7 +618,13 @@ fn sparse_sum_equals_brute_force_and_dense_kernel_bit_for_bit() {
             gs.push(g);
         }
         let w: Vec<f32> = (0..m)
-            .map(|i| if i % 4 == 3 { 0.0 } else { (r.uniform() + 0.05) as f32 })
+            .map(|i| {
+                if i % 4 == 3 {
+                    0.0
+                } else {
+                    (r.uniform() + 0.05) as f32
+                }
+            })
             .collect();
         let inputs: Vec<sparse_sum::SparseInput> = gs
             .iter()
@@ -679,11 +692,20 @@ fn aggregate_sparse_equals_aggregate_densified_bit_for_bit() {
         }
         let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
         let w: Vec<f64> = (0..m)
-            .map(|i| if i % 3 == 2 { 0.0 } else { r.uniform() * 10.0 + 0.1 })
+            .map(|i| {
+                if i % 3 == 2 {
+                    0.0
+                } else {
+                    r.uniform() * 10.0 + 0.1
+                }
+            })
             .collect();
         let st: Vec<f64> = (0..m).map(|_| r.below(4) as f64).collect();
-        let strategy = [Strategy::FedAvg, Strategy::WeightedAvg, Strategy::AsyncFedAvg]
-            [trial as usize % 3];
+        let strategy = [
+            Strategy::FedAvg,
+            Strategy::WeightedAvg,
+            Strategy::AsyncFedAvg,
+        ][trial as usize % 3];
         let mut cfg = Config::new(strategy);
         if trial % 4 == 1 {
             cfg.clip_norm = Some(2.0);
@@ -739,12 +761,11 @@ fn aggregate_sparse_errors_match_aggregate_and_refuse_the_dense_forms() {
     let ups = [Update::Compressed(&a), Update::Compressed(&b)];
     let mut x = agg(Strategy::FedAvg);
     let code = |r: Result<CompressedGradient>| r.unwrap_err();
-    assert_eq!(code(x.aggregate_sparse(&[], None, None)).code, Code::NoClients);
-    let e = code(x.aggregate_sparse(
-        &[ups[0], ups[1], Update::Compressed(&c)],
-        None,
-        None,
-    ));
+    assert_eq!(
+        code(x.aggregate_sparse(&[], None, None)).code,
+        Code::NoClients
+    );
+    let e = code(x.aggregate_sparse(&[ups[0], ups[1], Update::Compressed(&c)], None, None));
     assert_eq!(e.code, Code::LengthMismatch);
     assert!(e.message.contains("grads[2]"), "{}", e.message);
     assert_eq!(
@@ -802,7 +823,11 @@ fn aggregate_sparse_errors_match_aggregate_and_refuse_the_dense_forms() {
     let mut cfg = Config::new(Strategy::FedAvg);
     cfg.clip_norm = Some(1.0);
     cfg.noise_multiplier = 1.0;
-    let e = code(Aggregator::new(cfg).unwrap().aggregate_sparse(&ups, None, None));
+    let e = code(
+        Aggregator::new(cfg)
+            .unwrap()
+            .aggregate_sparse(&ups, None, None),
+    );
     assert_eq!(e.code, Code::InvalidArg);
     // Nothing counted for the refused calls.
     assert_eq!(x.completed, 0);
@@ -815,7 +840,9 @@ fn aggregate_sparse_into_reuses_out_and_equals_the_fresh_result() {
     let gs: Vec<CompressedGradient> = (0..5).map(|_| random_sparse(&mut r, n, 0, None)).collect();
     let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
     let w = [1.0, 2.0, 0.5, 3.0, 1.0];
-    let fresh = agg(Strategy::FedAvg).aggregate_sparse(&ups, Some(&w), None).unwrap();
+    let fresh = agg(Strategy::FedAvg)
+        .aggregate_sparse(&ups, Some(&w), None)
+        .unwrap();
     // Reusing a bigger result of another length, type and encoding: same content as fresh,
     // in the same buffers.
     let mut out = random_sparse(&mut r, 2 * n, 0, None);
@@ -825,7 +852,8 @@ fn aggregate_sparse_into_reuses_out_and_equals_the_fresh_result() {
     out.values.reserve(fresh.nnz());
     let (pi, pv) = (out.indices.as_ptr(), out.values.as_ptr());
     let mut x = agg(Strategy::FedAvg);
-    x.aggregate_sparse_into(&ups, Some(&w), None, &mut out).unwrap();
+    x.aggregate_sparse_into(&ups, Some(&w), None, &mut out)
+        .unwrap();
     assert_eq!(out, fresh);
     assert_eq!((out.indices.as_ptr(), out.values.as_ptr()), (pi, pv));
     assert_eq!(x.round, 1);

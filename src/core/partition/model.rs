@@ -16,21 +16,42 @@ pub const MAX_QUANTITY: f64 = 1e30;
 /// Smallest non-zero rate accepted: 10⁻⁹ TFLOPS and 10⁻⁹ Mbps, for the same reason.
 pub const MIN_RATE: f64 = 1e-9;
 
+/// `v` as JavaScript prints it: `Infinity`, `NaN`, `1e+300` (not 301 digits).
+pub(crate) fn js_num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else if v != 0.0 && (v.abs() >= 1e21 || v.abs() < 1e-6) {
+        let e = format!("{v:e}");
+        match e.split_once('e') {
+            Some((m, x)) if !x.starts_with('-') => format!("{m}e+{x}"),
+            _ => e,
+        }
+    } else {
+        v.to_string()
+    }
+}
+
 /// Fails with `ERR_NON_FINITE` for NaN/±Inf and `ERR_INVALID_ARG` for a negative value or
 /// one above `MAX_QUANTITY`.
 pub(crate) fn check_size(what: &str, v: f64) -> Result<()> {
     if !v.is_finite() {
         return Err(Error::new(
             Code::NonFinite,
-            format!("{what} must be a finite number, got {v}"),
+            format!("{what} must be a finite number, got {}", js_num(v)),
         ));
     }
     if v < 0.0 {
-        return Err(Error::invalid_arg(format!("{what} must be >= 0, got {v}")));
+        return Err(Error::invalid_arg(format!(
+            "{what} must be >= 0, got {}",
+            js_num(v)
+        )));
     }
     if v > MAX_QUANTITY {
         return Err(Error::invalid_arg(format!(
-            "{what} must be at most 1e30, got {v}"
+            "{what} must be at most 1e30, got {}",
+            js_num(v)
         )));
     }
     Ok(())
@@ -320,12 +341,13 @@ impl Node {
     ) -> Result<Node> {
         let id = id.into();
         check_size(&format!("node '{id}' memoryGb"), memory_gb)?;
-        check_size(&format!("node '{id}' computeTflops"), compute_tflops)?;
-        if compute_tflops < MIN_RATE {
+        if compute_tflops.is_finite() && compute_tflops < MIN_RATE {
             return Err(Error::invalid_arg(format!(
-                "node '{id}' computeTflops must be at least 1e-9, got {compute_tflops}"
+                "node '{id}' computeTflops must be at least 1e-9, got {}",
+                js_num(compute_tflops)
             )));
         }
+        check_size(&format!("node '{id}' computeTflops"), compute_tflops)?;
         Ok(Node {
             id,
             kind,
@@ -362,7 +384,8 @@ impl Link {
             || (bandwidth_mbps > 0.0 && bandwidth_mbps < MIN_RATE)
         {
             return Err(Error::invalid_arg(format!(
-                "{what}.bandwidthMbps must be 0 (no link) or at least 1e-9, got {bandwidth_mbps}"
+                "{what}.bandwidthMbps must be 0 (no link) or at least 1e-9, got {}",
+                js_num(bandwidth_mbps)
             )));
         }
         check_size(&format!("{what}.latencyMs"), latency_ms)?;
@@ -557,7 +580,7 @@ pub struct RoundTrip {
 }
 
 impl RoundTrip {
-    /// Validates: altitude and overhead finite >= 0, bandwidths finite > 0.
+    /// Validates: altitude and overhead finite >= 0, bandwidths finite >= 1e-9.
     pub fn new(
         orbit_altitude_km: f64,
         uplink_mbps: f64,
@@ -571,8 +594,12 @@ impl RoundTrip {
             ("downlinkBandwidthMbps", downlink_mbps),
         ] {
             check_size(what, v)?;
-            if v == 0.0 {
-                return Err(Error::invalid_arg(format!("{what} must be > 0, got 0")));
+            // The same floor as links: no finite transfer can then overflow to Infinity.
+            if v < MIN_RATE {
+                return Err(Error::invalid_arg(format!(
+                    "{what} must be at least 1e-9, got {}",
+                    js_num(v)
+                )));
             }
         }
         Ok(RoundTrip {
@@ -588,7 +615,10 @@ impl RoundTrip {
     }
     /// Serialization time of `bytes` on the uplink or downlink, ms.
     pub fn transfer_ms(&self, bytes: f64, uplink: bool) -> Result<f64> {
-        check_size("bytes", bytes)?;
+        self.transfer_named("bytes", bytes, uplink)
+    }
+    fn transfer_named(&self, what: &str, bytes: f64, uplink: bool) -> Result<f64> {
+        check_size(what, bytes)?;
         Ok(bytes * 8.0
             / ((if uplink {
                 self.uplink_mbps
@@ -599,8 +629,8 @@ impl RoundTrip {
     }
     /// Uplink + downlink transfer + 2 propagation delays + 2 processing overheads, ms.
     pub fn round_trip_ms(&self, uplink_bytes: f64, downlink_bytes: f64) -> Result<f64> {
-        Ok(self.transfer_ms(uplink_bytes, true)?
-            + self.transfer_ms(downlink_bytes, false)?
+        Ok(self.transfer_named("uplinkBytes", uplink_bytes, true)?
+            + self.transfer_named("downlinkBytes", downlink_bytes, false)?
             + 2.0 * self.propagation_ms()
             + 2.0 * self.processing_overhead_ms)
     }

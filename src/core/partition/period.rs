@@ -16,10 +16,10 @@
 use super::bounds::CountBounds;
 use super::front::Front;
 use super::solve::{
-    furthest_relaxed, infeasible, period_of, relax, relaxed_plan, search_limit, ClassStages, Ctx,
-    Mode,
+    furthest_relaxed, infeasible, period_of, relax, relaxed_plan, restate_limit, search_limit,
+    ClassStages, Ctx, Mode,
 };
-use crate::core::error::{Code, Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Outcome of one probe.
 pub(super) enum Probe {
@@ -37,27 +37,9 @@ struct Node {
     dead: bool,
 }
 
-/// Whether a plan keeps every stage compute and link serialization ≤ `cap` ms. Stores at
-/// most `budget` states, and takes those it stored from it.
-pub(super) fn probe(
-    ctx: &Ctx,
-    cap: f64,
-    budget: &mut usize,
-    expanded: &mut usize,
-) -> Result<Probe> {
-    let mut stored = 0;
-    let r = probe_within(ctx, cap, *budget, expanded, &mut stored);
-    *budget = budget.saturating_sub(stored);
-    r
-}
-
-fn probe_within(
-    ctx: &Ctx,
-    cap: f64,
-    limit: usize,
-    expanded: &mut usize,
-    stored: &mut usize,
-) -> Result<Probe> {
+/// Whether a plan keeps every stage compute and link serialization ≤ `cap` ms. Past
+/// `limit` stored states, `ERR_SEARCH_LIMIT` without a bound (the caller states it).
+pub(super) fn probe(ctx: &Ctx, cap: f64, limit: usize, expanded: &mut usize) -> Result<Probe> {
     let k = ctx.k();
     let l = ctx.p.profile.layers.len();
     let layers = &ctx.p.profile.layers;
@@ -154,9 +136,8 @@ fn probe_within(
             used.extend_from_slice(cu);
             stack.push(n);
         }
-        *stored = nodes.len();
         if nodes.len() > limit {
-            return Err(search_limit(limit, k, "")); // reworded by `min_period`
+            return Err(search_limit(limit, k, "")); // the caller states the bound
         }
     }
     Ok(Probe::Impossible(furthest))
@@ -242,25 +223,25 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
         return Ok((relaxed, 0));
     }
     let mut expanded = 0;
-    let reword = |lo: f64, hi: f64| {
+    // `lo` is the count-free optimum (the period is at least it) until a probe proves a
+    // cap infeasible (then the period is more than it).
+    let reword = |lo: f64, strict: bool, hi: f64| {
         move |e: Error| {
-            if e.code != Code::SearchLimit {
-                return e;
-            }
+            let low = if strict { "more than" } else { "at least" };
             let what = if hi.is_finite() {
-                format!("the optimal pipeline period is more than {lo} ms and at most {hi} ms")
+                format!("the optimal pipeline period is {low} {lo} ms and at most {hi} ms")
             } else {
-                format!("the optimal pipeline period is more than {lo} ms")
+                format!("the optimal pipeline period is {low} {lo} ms")
             };
-            search_limit(limit, k, &what)
+            restate_limit(e, limit, k, &what)
         }
     };
     // No plan beats the count-free optimum `lo`; one that matches it ends the search.
-    let first = probe(ctx, lo, &mut { limit }, &mut expanded).map_err(reword(lo, f64::INFINITY))?;
+    let first = probe(ctx, lo, limit, &mut expanded).map_err(reword(lo, false, f64::INFINITY))?;
     let (mut best, mut hi) = match first {
         Probe::Found(st) => return Ok((st, expanded)),
-        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, &mut { limit }, &mut expanded)
-            .map_err(reword(lo, f64::INFINITY))?
+        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, limit, &mut expanded)
+            .map_err(reword(lo, false, f64::INFINITY))?
         {
             Probe::Found(st) => {
                 let p = period_of(ctx, &st);
@@ -269,6 +250,7 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
             Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
         },
     };
+    let mut strict = false;
     loop {
         let mut c = candidates(ctx, lo, hi);
         if c.is_empty() {
@@ -276,12 +258,12 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
         }
         let m = c.len() / 2;
         let (_, &mut mid, _) = c.select_nth_unstable_by(m, f64::total_cmp);
-        match probe(ctx, mid, &mut { limit }, &mut expanded).map_err(reword(lo, hi))? {
+        match probe(ctx, mid, limit, &mut expanded).map_err(reword(lo, strict, hi))? {
             Probe::Found(st) => {
                 hi = period_of(ctx, &st);
                 best = st;
             }
-            Probe::Impossible(_) => lo = mid,
+            Probe::Impossible(_) => (lo, strict) = (mid, true),
         }
     }
 }

@@ -566,6 +566,15 @@ fn rebuild(labels: &[Label], idx: u32) -> ClassStages {
     st
 }
 
+/// A search-limit error restated with the bound its caller proved; other errors as they are.
+pub(super) fn restate_limit(e: Error, limit: usize, k: usize, what: &str) -> Error {
+    if e.code == Code::SearchLimit {
+        search_limit(limit, k, what)
+    } else {
+        e
+    }
+}
+
 /// The error for a search that stored more than `limit` states; `what` states the bound
 /// proven so far.
 pub(super) fn search_limit(limit: usize, k: usize, what: &str) -> Error {
@@ -700,15 +709,23 @@ fn solve_mode(
         return Ok((plan, 0));
     }
     let mut expanded = 0;
-    let mut budget = limit;
     let known = match known {
         Some(st) => st,
-        None => match probe(ctx, cap, &mut budget, &mut expanded)? {
-            Probe::Found(st) => st,
-            Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
-        },
+        None => {
+            let lower = r.at(0, k).0;
+            let what = match mode {
+                Mode::Bytes => format!("the optimal space-ground traffic is at least {lower} MB"),
+                _ => format!("the optimal latency is at least {lower} ms"),
+            };
+            match probe(ctx, cap, limit, &mut expanded)
+                .map_err(|e| restate_limit(e, limit, k, &what))?
+            {
+                Probe::Found(st) => st,
+                Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
+            }
+        }
     };
-    match search(ctx, mode, cap, &r, key_of(ctx, mode, &known), budget.max(1))? {
+    match search(ctx, mode, cap, &r, key_of(ctx, mode, &known), limit)? {
         (Some(st), _, e) => Ok((st, expanded + e)),
         // The known plan is within the bound it set, so the search always finds one.
         (None, furthest, _) => Err(infeasible(ctx, furthest, true)),
