@@ -446,6 +446,33 @@ impl Drop for BusyGuard {
 
 type AggregateJob<O> = Box<dyn FnOnce() -> std::result::Result<O, CoreError> + Send>;
 
+/// Snapshots `grads`, marks the aggregator busy and runs `run` on its state on the libuv
+/// thread pool (the shared body of `aggregateAsync` and `aggregateSparseAsync`).
+fn spawn<O: AggregateOutput>(
+    agg: &GradientAggregator,
+    env: &Env,
+    grads: Unknown,
+    run: impl FnOnce(&mut Aggregator, &[Update]) -> std::result::Result<O, CoreError> + Send + 'static,
+) -> napi::Result<AsyncTask<AggregateTask<O>>, String> {
+    let owned: Vec<OwnedHeld> = read_grads(env, grads)?
+        .into_iter()
+        .map(Held::into_owned)
+        .collect();
+    drop(agg.lock()?);
+    agg.busy.store(true, Ordering::Release);
+    let state = agg.state.clone();
+    Ok(AsyncTask::new(AggregateTask {
+        job: Some(Box::new(move || {
+            let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
+            let mut st = state
+                .lock()
+                .map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
+            run(&mut st, &ups)
+        })),
+        _busy: BusyGuard(agg.busy.clone()),
+    }))
+}
+
 /// What an aggregate task hands back to JavaScript.
 pub trait AggregateOutput: Send + 'static {
     /// The JS value the Promise resolves to.
@@ -647,23 +674,9 @@ impl GradientAggregator {
                 "out is not supported by aggregateAsync (the result is a new array); use aggregate",
             ));
         }
-        let owned: Vec<OwnedHeld> = read_grads(&env, grads)?
-            .into_iter()
-            .map(Held::into_owned)
-            .collect();
-        drop(self.lock()?);
-        self.busy.store(true, Ordering::Release);
-        let state = self.state.clone();
-        Ok(AsyncTask::new(AggregateTask {
-            job: Some(Box::new(move || {
-                let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
-                let mut st = state
-                    .lock()
-                    .map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
-                st.aggregate(&ups, w.as_deref(), s.as_deref())
-            })),
-            _busy: BusyGuard(self.busy.clone()),
-        }))
+        spawn(self, &env, grads, move |st, ups| {
+            st.aggregate(ups, w.as_deref(), s.as_deref())
+        })
     }
 
     /// `aggregate` with a sparse result, for sparse inputs (`CompressedGradient`s of type
@@ -761,23 +774,9 @@ impl GradientAggregator {
             }
             None => (None, None),
         };
-        let owned: Vec<OwnedHeld> = read_grads(&env, grads)?
-            .into_iter()
-            .map(Held::into_owned)
-            .collect();
-        drop(self.lock()?);
-        self.busy.store(true, Ordering::Release);
-        let state = self.state.clone();
-        Ok(AsyncTask::new(AggregateTask {
-            job: Some(Box::new(move || {
-                let ups: Vec<Update> = owned.iter().map(|h| h.update()).collect();
-                let mut st = state
-                    .lock()
-                    .map_err(|_| CoreError::new(Code::Internal, "aggregator state was poisoned"))?;
-                st.aggregate_sparse(&ups, w.as_deref(), s.as_deref())
-            })),
-            _busy: BusyGuard(self.busy.clone()),
-        }))
+        spawn(self, &env, grads, move |st, ups| {
+            st.aggregate_sparse(ups, w.as_deref(), s.as_deref())
+        })
     }
 
     /// Adds one client's update to the pending round (streaming). Linear strategies fold it

@@ -16,7 +16,7 @@
 use super::bounds::CountBounds;
 use super::front::Front;
 use super::solve::{
-    furthest_relaxed, infeasible, period_of, relax, relaxed_plan, restate_limit, search_limit,
+    furthest_relaxed, infeasible, period_of, relax, relaxed_if_fits, restate_limit, search_limit,
     ClassStages, Ctx, Mode,
 };
 use crate::core::error::{Error, Result};
@@ -210,17 +210,8 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
     if lo == f64::INFINITY {
         return Err(infeasible(ctx, furthest_relaxed(ctx), false));
     }
-    let relaxed = relaxed_plan(ctx, &r);
-    let mut uses = vec![0usize; k];
-    for &(c, _, _) in &relaxed {
-        uses[c] += 1;
-    }
-    if uses
-        .iter()
-        .zip(&ctx.classes)
-        .all(|(u, c)| *u <= c.nodes.len())
-    {
-        return Ok((relaxed, 0));
+    if let Some(plan) = relaxed_if_fits(ctx, &r) {
+        return Ok((plan, 0));
     }
     let mut expanded = 0;
     // `lo` is the count-free optimum (the period is at least it) until a probe proves a

@@ -370,6 +370,21 @@ pub(super) fn relax(ctx: &Ctx, mode: Mode, cap: f64) -> Relaxed {
 /// Stages as (class, start, end).
 pub(super) type ClassStages = Vec<(usize, usize, usize)>;
 
+/// The relaxation's plan when it uses no class more often than it has nodes: then it is
+/// the optimum (optimal over a larger set of plans).
+pub(super) fn relaxed_if_fits(ctx: &Ctx, r: &Relaxed) -> Option<ClassStages> {
+    let plan = relaxed_plan(ctx, r);
+    let mut uses = vec![0usize; ctx.k()];
+    for &(c, _, _) in &plan {
+        uses[c] += 1;
+    }
+    let fits = uses
+        .iter()
+        .zip(&ctx.classes)
+        .all(|(u, c)| *u <= c.nodes.len());
+    fits.then_some(plan)
+}
+
 pub(super) fn relaxed_plan(ctx: &Ctx, r: &Relaxed) -> ClassStages {
     let l = ctx.p.profile.layers.len();
     let mut out = Vec::new();
@@ -696,16 +711,7 @@ fn solve_mode(
     if is_inf(r.at(0, k)) {
         return Err(infeasible(ctx, furthest_relaxed(ctx), false));
     }
-    let plan = relaxed_plan(ctx, &r);
-    let mut uses = vec![0usize; k];
-    for &(c, _, _) in &plan {
-        uses[c] += 1;
-    }
-    if uses
-        .iter()
-        .zip(&ctx.classes)
-        .all(|(u, c)| *u <= c.nodes.len())
-    {
+    if let Some(plan) = relaxed_if_fits(ctx, &r) {
         return Ok((plan, 0));
     }
     let mut expanded = 0;
