@@ -326,6 +326,41 @@ fn optimum_equals_brute_force_on_random_instances() {
     );
 }
 
+/// Every objective's plan against the brute-force optimum (default endpoints); an
+/// infeasible answer only when brute force finds no placement. Returns (plans found,
+/// plans that needed the count-aware search).
+fn check_each_objective(
+    profile: &Profile,
+    nodes: &[Node],
+    links: &LinkModel,
+    trial: usize,
+) -> (usize, usize) {
+    let ep = Endpoints::default_for(nodes);
+    let p = Problem::new(profile, nodes, links, ep).unwrap();
+    let costs = all_costs(profile, nodes, links, ep);
+    let (mut feasible, mut searched) = (0, 0);
+    for obj in [Objective::Latency, Objective::Throughput, Objective::Bytes] {
+        match optimize(&p, obj) {
+            Err(e) => {
+                assert!(costs.is_empty(), "trial {trial} {obj:?}: {e}");
+                assert_eq!(e.code, Code::Infeasible);
+            }
+            Ok(plan) => {
+                feasible += 1;
+                searched += (plan.states_expanded > 0) as usize;
+                assert!(plan.tie_break_exact);
+                let mine = brute_cost(profile, nodes, links, ep, &plan.placement).unwrap();
+                let (best, got) = (brute_best(&costs, obj), brute_best(&[mine], obj));
+                assert!(
+                    close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
+                    "trial {trial} {obj:?}: {got:?} vs {best:?}"
+                );
+            }
+        }
+    }
+    (feasible, searched)
+}
+
 /// Many identical nodes with tight memory: the counts bind, so the exact search (not the
 /// relaxation) decides. Brute force over all placements of 7 layers on 5 nodes.
 #[test]
@@ -361,26 +396,8 @@ fn counts_binding_search_equals_brute_force() {
             );
         }
         let links = LinkModel::default();
-        let ep = Endpoints::default_for(&nodes);
-        let p = Problem::new(&profile, &nodes, &links, ep).unwrap();
-        let costs = all_costs(&profile, &nodes, &links, ep);
-        for obj in [Objective::Latency, Objective::Throughput, Objective::Bytes] {
-            match optimize(&p, obj) {
-                Err(e) => {
-                    assert!(costs.is_empty(), "trial {trial}: {e}");
-                    assert_eq!(e.code, Code::Infeasible);
-                }
-                Ok(plan) => {
-                    searched += (plan.states_expanded > 0) as usize;
-                    let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement).unwrap();
-                    let (best, got) = (brute_best(&costs, obj), brute_best(&[mine], obj));
-                    assert!(
-                        close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
-                        "trial {trial} {obj:?}: {got:?} vs {best:?}"
-                    );
-                }
-            }
-        }
+        let (_, s) = check_each_objective(&profile, &nodes, &links, trial);
+        searched += s;
     }
     assert!(
         searched > 100,
@@ -421,28 +438,9 @@ fn tight_pipelines_equal_brute_force() {
                 lk.bandwidth_mbps = [200.0, 1000.0, 4000.0][r.below(3) as usize];
             }
         }
-        let ep = Endpoints::default_for(&nodes);
-        let p = Problem::new(&profile, &nodes, &links, ep).unwrap();
-        let costs = all_costs(&profile, &nodes, &links, ep);
-        for obj in [Objective::Throughput, Objective::Latency, Objective::Bytes] {
-            match optimize(&p, obj) {
-                Err(e) => {
-                    assert!(costs.is_empty(), "trial {trial} {obj:?}: {e}");
-                    assert_eq!(e.code, Code::Infeasible);
-                }
-                Ok(plan) => {
-                    feasible += 1;
-                    searched += (plan.states_expanded > 0) as usize;
-                    assert!(plan.tie_break_exact);
-                    let mine = brute_cost(&profile, &nodes, &links, ep, &plan.placement).unwrap();
-                    let (best, got) = (brute_best(&costs, obj), brute_best(&[mine], obj));
-                    assert!(
-                        close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
-                        "trial {trial} {obj:?}: {got:?} vs {best:?}"
-                    );
-                }
-            }
-        }
+        let (f, s) = check_each_objective(&profile, &nodes, &links, trial);
+        feasible += f;
+        searched += s;
     }
     assert!(
         searched > 100 && feasible > 300,
