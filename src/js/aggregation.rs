@@ -10,7 +10,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::arrays::{read_bytes, read_f32, F32Input};
+use super::arrays::{new_engine_f32, read_bytes, read_f32, F32Input};
 use super::compression::CompressedGradient;
 use super::task::guard;
 use super::{invalid_arg, js_err};
@@ -641,6 +641,15 @@ impl GradientAggregator {
             Some(mut o) => {
                 // SAFETY: written only during this synchronous call; overlap with a dense input is
                 // refused by the core before anything is written.
+                let slice: &mut [f32] = unsafe { o.as_mut() };
+                st.aggregate_into(&ups, w.as_deref(), s.as_deref(), Some(slice))
+                    .map_err(js_err)?;
+                Ok(o)
+            }
+            // The averaging strategies write straight into an engine-owned result.
+            None if st.writes_in_place() && !ups.is_empty() => {
+                let mut o = new_engine_f32(&env, ups[0].len())?;
+                // SAFETY: a new array that no one else holds yet.
                 let slice: &mut [f32] = unsafe { o.as_mut() };
                 st.aggregate_into(&ups, w.as_deref(), s.as_deref(), Some(slice))
                     .map_err(js_err)?;

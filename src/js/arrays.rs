@@ -7,8 +7,8 @@ use std::ptr;
 use napi::bindgen_prelude::*;
 use napi::sys;
 
-use super::invalid_arg;
-use crate::core::error::Code;
+use super::{invalid_arg, js_err};
+use crate::core::error::{Code, Error as CoreError};
 
 /// A gradient read from JS: borrowed for the duration of a synchronous call, or owned.
 pub enum F32Input<'a> {
@@ -214,4 +214,39 @@ pub fn read_bytes<'a>(
         return Ok(&[]);
     }
     Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
+}
+
+/// A new zero-filled `Float32Array` of `n` values whose memory belongs to the JS engine,
+/// for results written in place. The engine frees it at garbage collection, like any
+/// array made in JS; an array made from a Rust `Vec` is freed only by a finalizer that
+/// waits for the event loop, so results made in a synchronous loop would pile up.
+pub fn new_engine_f32(env: &Env, n: usize) -> napi::Result<Float32Array, String> {
+    let bytes = n
+        .checked_mul(4)
+        .ok_or_else(|| invalid_arg(format!("a result of {n} values is too large")))?;
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    // SAFETY: plain N-API calls on the current env with valid out-pointers.
+    let s = unsafe { sys::napi_create_arraybuffer(env.raw(), bytes, &mut data, &mut buffer) };
+    if s != sys::Status::napi_ok {
+        return Err(js_err(CoreError::new(
+            Code::Internal,
+            format!("could not allocate a result of {n} values ({bytes} bytes, napi status {s})"),
+        )));
+    }
+    let mut array = ptr::null_mut();
+    // SAFETY: as above; `buffer` is the ArrayBuffer just made, `n` values long.
+    let s = unsafe {
+        sys::napi_create_typedarray(
+            env.raw(),
+            sys::TypedarrayType::float32_array,
+            n,
+            buffer,
+            0,
+            &mut array,
+        )
+    };
+    status(s, "result")?;
+    // SAFETY: `array` is a live Float32Array value of this env.
+    unsafe { Float32Array::from_napi_value(env.raw(), array) }.map_err(|e| invalid_arg(e.reason))
 }

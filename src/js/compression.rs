@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::arrays::{read_bytes, read_f32};
+use super::arrays::{new_engine_f32, read_bytes, read_f32};
 use super::task::CoreTask;
 use super::{invalid_arg, js_err};
 use crate::core::compression as core;
@@ -313,22 +313,18 @@ impl CompressedGradient {
 
     /// The full-length gradient it stands for (zeros where nothing was sent).
     #[napi(catch_unwind)]
-    pub fn decompress(&self) -> napi::Result<Float32Array, String> {
-        let n = self.inner.length;
-        let mut out: Vec<f32> = Vec::new();
-        out.try_reserve_exact(n).map_err(|_| {
-            js_err(CoreError::new(
-                Code::InvalidArg,
-                format!("cannot allocate {n} floats to decompress"),
-            ))
-        })?;
+    pub fn decompress(&self, env: Env) -> napi::Result<Float32Array, String> {
+        // Engine-owned, so the GC frees it even inside a synchronous loop.
+        let mut out = new_engine_f32(&env, self.inner.length)?;
+        // SAFETY: a new array that no one else holds yet.
+        let slice: &mut [f32] = unsafe { out.as_mut() };
         if self.inner.dense {
-            out.extend_from_slice(&self.inner.values);
+            slice.copy_from_slice(&self.inner.values);
         } else {
-            out.resize(n, 0.0);
-            self.inner.add_scaled_into(&mut out, 1.0);
+            // The engine zero-fills new arrays.
+            self.inner.add_scaled_into(slice, 1.0);
         }
-        Ok(Float32Array::new(out))
+        Ok(out)
     }
 }
 

@@ -109,9 +109,6 @@ pub fn weighted_sum_into(
     values.clear();
     indices.reserve_exact(total);
     values.reserve_exact(total);
-    // Fresh output pages fault in 2 MiB at a time instead of 4 KiB (as for dense results).
-    super::linear::advise_huge(indices.spare_capacity_mut());
-    super::linear::advise_huge(values.spare_capacity_mut());
     // Each range's exact slot of the output.
     let mut slots = Vec::with_capacity(parts);
     let (mut ri, mut rv) = (

@@ -347,6 +347,13 @@ impl Aggregator {
         self.aggregate_into(updates, weights, staleness, None)
     }
 
+    /// Whether `aggregate_into` writes the result straight into `out` (the averaging
+    /// strategies) rather than computing it apart and copying it in.
+    pub fn writes_in_place(&self) -> bool {
+        let s = self.config.strategy;
+        !s.is_robust() && !s.is_server_optimizer()
+    }
+
     /// `aggregate`, writing the result into `out` when given (then the returned vector is
     /// empty). `out` must have the updates' length and must not overlap a dense input.
     /// The averaging strategies write it directly (no allocation); the others copy into it.
