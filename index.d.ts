@@ -778,7 +778,7 @@ export interface AggregatorStats {
 /** Options of `new CompressionConfig({...})`; every field is optional. */
 export interface CompressionConfigOptions {
   /** Default `CompressionType.TOP_K`. */
-  compressionType?: CompressionType
+  compressionType?: CompressionType | `${CompressionType}`
   /** Fraction of values dropped, in [0, 1); k = clamp(round(n·(1−sparsity)), 1, n). Default 0.99. */
   sparsity?: number
   /** Keep what was not sent and add it to the next gradient (EF-SGD). Default true. */
@@ -858,7 +858,7 @@ export interface FinishOptions {
 /** Options of `new GradientAggregator({...})`; every field is optional. */
 export interface GradientAggregatorOptions {
   /** Default `AggregationStrategy.FEDAVG`. */
-  strategy?: AggregationStrategy
+  strategy?: AggregationStrategy | `${AggregationStrategy}`
   /** TRIMMED_MEAN: fraction trimmed at each end, in [0, 0.5). Default 0.1. */
   trimFraction?: number
   /** KRUM / MULTI_KRUM: assumed number f of faulty updates (integer ≥ 0); a round needs more than 2f + 2 updates. Default 1. */
@@ -938,9 +938,9 @@ export interface KeplerElementsOptions {
 /** A link between two kinds of node, replacing the default for that direction. */
 export interface KindLinkOptions {
   /** Sending kind. */
-  from: NodeType
+  from: NodeType | `${NodeType}`
   /** Receiving kind. */
-  to: NodeType
+  to: NodeType | `${NodeType}`
   /** Mbps; 0 = no link (never crossed); Infinity = no serialization time. */
   bandwidthMbps: number
   /** One-way propagation latency, ms. */
@@ -1198,7 +1198,7 @@ export interface NodeConfigOptions {
   /** Unique id. */
   nodeId: string
   /** Kind of node (default links, side of the space–ground boundary). */
-  nodeType: NodeType
+  nodeType: NodeType | `${NodeType}`
   /** Memory available for layers, GB (10^9 bytes). */
   memoryGb: number
   /** Sustained compute, TFLOPS. */
@@ -1255,13 +1255,13 @@ export declare enum PartitionObjective {
 /** Options of the optimizer and of each call (a call's options win over the optimizer's). */
 export interface PartitionOptions {
   /** Default `PartitionObjective.LATENCY`. */
-  objective?: PartitionObjective
+  objective?: PartitionObjective | `${PartitionObjective}`
   /** Node holding the raw input. Default: the first SATELLITE node, else the first node. */
   inputNode?: string
   /** Node the output must reach. Default: none (see `outputNodeType`). */
   outputNode?: string
   /** Kind of node the output must reach when `outputNode` is not set. Default GROUND. */
-  outputNodeType?: NodeType
+  outputNodeType?: NodeType | `${NodeType}`
   /** Replacements of the default link between kinds (directional). */
   links?: Array<KindLinkOptions>
   /** Links between two given nodes (directional). */
@@ -1784,13 +1784,13 @@ export interface TransferRequest {
   /** Size, MB (10^6 bytes), finite and > 0. */
   sizeMb: number
   /** @default TransferPriority.NORMAL */
-  priority?: TransferPriority
+  priority?: TransferPriority | `${TransferPriority}`
   /** Every piece ends by this instant. @default none */
   deadline?: Date
   /** No piece starts before this instant. @default none */
   earliestStart?: Date
   /** @default TransferDirection.DOWNLINK */
-  direction?: TransferDirection
+  direction?: TransferDirection | `${TransferDirection}`
   /** May the transfer be cut into pieces across windows (and within one)? @default true */
   splittable?: boolean
   /** Free text, kept with the transfer. @default '' */

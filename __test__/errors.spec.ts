@@ -98,3 +98,27 @@ test('an options argument that is not an object, and a class called without new,
   t.truthy(new d.PartitionOptimizer().optimize(profile, [node], undefined))
   t.truthy(new d.PartitionOptimizer(null as any).optimize(profile, [node], null as any))
 })
+
+// Enum-typed options also take the enums' string values, as the peer's API uses them; `tsc`
+// type-checks this file, so a narrower declaration would fail the test run.
+test('enum options accept their string values, in types and at run time', (t) => {
+  const profile = new d.ModelProfile({ layers: [{ name: 'a', paramsMb: 10, flops: 1e9 }] })
+  const nodes: d.NodeConfigOptions[] = [
+    { nodeId: 'sat', nodeType: 'satellite', memoryGb: 8, computeTflops: 2 },
+    { nodeId: 'gs', nodeType: 'ground', memoryGb: 8, computeTflops: 20 },
+  ]
+  const opt = new d.PartitionOptimizer({ outputNodeType: 'ground', links: [{ from: 'satellite', to: 'ground', bandwidthMbps: 100, latencyMs: 2 }] })
+  const byString = opt.optimize(profile, nodes, { objective: 'throughput' })
+  const byEnum = opt.optimize(profile, nodes, { objective: d.PartitionObjective.THROUGHPUT })
+  t.deepEqual(byString, byEnum)
+  t.is(byString.objective, d.PartitionObjective.THROUGHPUT)
+  t.is(new d.GradientAggregator({ strategy: 'median' }).strategy, d.AggregationStrategy.MEDIAN)
+  t.is(new d.CompressionConfig({ compressionType: 'random_k' }).compressionType, d.CompressionType.RANDOM_K)
+  const planner = new d.TransferPlanner()
+  planner.enqueue({ transferId: 'x', satelliteId: 's', sizeMb: 1, priority: 'critical', direction: 'uplink' })
+  const q = planner.peek()!
+  t.is(q.priority, d.TransferPriority.CRITICAL)
+  t.is(q.direction, d.TransferDirection.UPLINK)
+  // A value outside the enum is still refused with a coded error.
+  t.is((t.throws(() => new d.GradientAggregator({ strategy: 'mean' as any })) as any)?.code, 'ERR_INVALID_ARG')
+})

@@ -95,6 +95,7 @@ impl From<core::Strategy> for AggregationStrategy {
 #[napi(object, object_to_js = false)]
 pub struct GradientAggregatorOptions<'a> {
     /// Default `AggregationStrategy.FEDAVG`.
+    #[napi(ts_type = "AggregationStrategy | `${AggregationStrategy}`")]
     pub strategy: Option<AggregationStrategy>,
     /// TRIMMED_MEAN: fraction trimmed at each end, in [0, 0.5). Default 0.1.
     pub trim_fraction: Option<f64>,

@@ -63,6 +63,7 @@ impl From<core::CompressionType> for CompressionType {
 #[napi(object)]
 pub struct CompressionConfigOptions {
     /// Default `CompressionType.TOP_K`.
+    #[napi(ts_type = "CompressionType | `${CompressionType}`")]
     pub compression_type: Option<CompressionType>,
     /// Fraction of values dropped, in [0, 1); k = clamp(round(n·(1−sparsity)), 1, n). Default 0.99.
     pub sparsity: Option<f64>,

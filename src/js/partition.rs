@@ -283,6 +283,7 @@ pub struct NodeConfigOptions {
     /// Unique id.
     pub node_id: String,
     /// Kind of node (default links, side of the space–ground boundary).
+    #[napi(ts_type = "NodeType | `${NodeType}`")]
     pub node_type: NodeType,
     /// Memory available for layers, GB (10^9 bytes).
     pub memory_gb: f64,
@@ -337,8 +338,10 @@ fn node_from(o: NodeConfigOptions) -> JsResult<core::Node> {
 #[derive(Clone)]
 pub struct KindLinkOptions {
     /// Sending kind.
+    #[napi(ts_type = "NodeType | `${NodeType}`")]
     pub from: NodeType,
     /// Receiving kind.
+    #[napi(ts_type = "NodeType | `${NodeType}`")]
     pub to: NodeType,
     /// Mbps; 0 = no link (never crossed); Infinity = no serialization time.
     pub bandwidth_mbps: f64,
@@ -365,12 +368,14 @@ pub struct NodeLinkOptions {
 #[derive(Clone, Default)]
 pub struct PartitionOptions {
     /// Default `PartitionObjective.LATENCY`.
+    #[napi(ts_type = "PartitionObjective | `${PartitionObjective}`")]
     pub objective: Option<PartitionObjective>,
     /// Node holding the raw input. Default: the first SATELLITE node, else the first node.
     pub input_node: Option<String>,
     /// Node the output must reach. Default: none (see `outputNodeType`).
     pub output_node: Option<String>,
     /// Kind of node the output must reach when `outputNode` is not set. Default GROUND.
+    #[napi(ts_type = "NodeType | `${NodeType}`")]
     pub output_node_type: Option<NodeType>,
     /// Replacements of the default link between kinds (directional).
     pub links: Option<Vec<KindLinkOptions>>,

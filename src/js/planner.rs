@@ -194,6 +194,7 @@ pub struct TransferRequest {
     /// Size, MB (10^6 bytes), finite and > 0.
     pub size_mb: f64,
     /// @default TransferPriority.NORMAL
+    #[napi(ts_type = "TransferPriority | `${TransferPriority}`")]
     pub priority: Option<TransferPriority>,
     /// Every piece ends by this instant. @default none
     #[napi(ts_type = "Date")]
@@ -202,6 +203,7 @@ pub struct TransferRequest {
     #[napi(ts_type = "Date")]
     pub earliest_start: Option<f64>,
     /// @default TransferDirection.DOWNLINK
+    #[napi(ts_type = "TransferDirection | `${TransferDirection}`")]
     pub direction: Option<TransferDirection>,
     /// May the transfer be cut into pieces across windows (and within one)? @default true
     pub splittable: Option<bool>,
