@@ -1232,7 +1232,7 @@ export declare enum NodeType {
   EDGE = 'edge',
 }
 
-/** All three objectives' optimal plans for one problem. */
+/** All three objectives' optimal plans for one problem (built by `partition.js`). */
 export interface ObjectiveComparison {
   /** Minimum end-to-end latency. */
   latency: PartitionPlan
@@ -1273,7 +1273,10 @@ export interface PartitionOptions {
   searchLimit?: number
 }
 
-/** A placement and its cost breakdown. */
+/**
+ * A placement and its cost breakdown. (The type of the plans `partition.js` builds from a
+ * [`PackedPlan`].)
+ */
 export interface PartitionPlan {
   /** The objective optimized (`evaluate` reports the optimizer's default). */
   objective: PartitionObjective
@@ -1316,7 +1319,10 @@ export interface PartitionPlan {
   tieBreakExact: boolean
 }
 
-/** One stage of a plan: a node and the contiguous run of layers it runs. */
+/**
+ * One stage of a plan: a node and the contiguous run of layers it runs. (The type of
+ * `PartitionPlan.stages`; `partition.js` builds the objects from a [`PackedPlan`].)
+ */
 export interface PartitionStage {
   /** The node running this stage. */
   nodeId: string

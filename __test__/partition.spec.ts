@@ -304,3 +304,63 @@ test('searchLimit: a tiny budget stops the exact search with ERR_SEARCH_LIMIT an
   t.true(m![1] === 'at least' ? best >= bound : best > bound, `${best} vs ${m![0]}`)
   t.throws(() => opt.optimize(profile, nodes, { searchLimit: 0.5 }), { code: 'ERR_INVALID_ARG' })
 })
+
+// Plans are built in JavaScript from packed numbers (partition.js); this pins the object to
+// the declared PartitionPlan / PartitionStage types and checks every field against an
+// independent reading of the plan (its stages, the nodes given, the declared formulas).
+test('plan objects: every declared field, in declared order, consistent with their stages', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')
+  const fields = (iface: string) =>
+    [...new RegExp(`export interface ${iface} \\{([\\s\\S]*?)\\n\\}`).exec(dts)![1].matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])
+  const profile = ModelProfile.createTransformer({ numLayers: 4 })
+  const nodes = [
+    new NodeConfig({ nodeId: 'sat-a', nodeType: NodeType.SATELLITE, memoryGb: 0.2, computeTflops: 2 }),
+    { nodeId: 'sat-b', nodeType: NodeType.SATELLITE, memoryGb: 0.2, computeTflops: 2 },
+    { nodeId: 'relay', nodeType: NodeType.RELAY, memoryGb: 0.3, computeTflops: 4 },
+    { nodeId: 'gs', nodeType: NodeType.GROUND, memoryGb: 0.3, computeTflops: 10 },
+    { nodeId: 'spare', nodeType: NodeType.EDGE, memoryGb: 0.001, computeTflops: 1 },
+  ]
+  const opt = new PartitionOptimizer()
+  const names = profile.layers.map((l) => l.name)
+  const all = opt.compareObjectives(profile, nodes)
+  for (const [objective, plan] of [
+    [PartitionObjective.LATENCY, all.latency],
+    [PartitionObjective.THROUGHPUT, all.throughput],
+    [PartitionObjective.BOUNDARY_BYTES, all.boundaryBytes],
+  ] as const) {
+    t.deepEqual(plan, opt.optimize(profile, nodes, { objective }))
+    t.deepEqual(Object.keys(plan), fields('PartitionPlan'))
+    plan.stages.forEach((s) => t.deepEqual(Object.keys(s), fields('PartitionStage')))
+    t.is(plan.objective, objective)
+    // Assignments list every layer once, in layer order, on its stage's node.
+    t.deepEqual(Object.keys(plan.assignments), names)
+    t.deepEqual(plan.stages.flatMap((s) => s.layers), names)
+    for (const s of plan.stages) for (const l of s.layers) t.is(plan.assignments[l], s.nodeId)
+    const byId = new Map(nodes.map((n) => [n.nodeId, n]))
+    for (const s of plan.stages) {
+      const n = byId.get(s.nodeId)!
+      t.is(s.nodeType, n.nodeType)
+      t.is(s.memoryCapacityMb, n.memoryGb * 1000)
+      t.is(s.memoryGb, s.memoryMb / 1000)
+      const want = profile.layers.filter((l) => s.layers.includes(l.name))
+      t.true(close(s.memoryMb, want.reduce((a, l) => a + l.paramsMb + (l.workspaceMb ?? 0), 0)))
+      t.true(close(s.computeMs, want.reduce((a, l) => a + l.flops, 0) / (n.computeTflops * 1e9)))
+    }
+    t.deepEqual(plan.idleNodes, nodes.map((n) => n.nodeId).filter((id) => !plan.stages.some((s) => s.nodeId === id)))
+    t.is(plan.inputNode, 'sat-a')
+    t.true(close(plan.computeMs, plan.stages.reduce((a, s) => a + s.computeMs, 0)))
+    t.true(close(plan.transferMs, plan.stages.reduce((a, s) => a + s.transferMs, 0) + plan.outputTransferMs))
+    t.true(close(plan.estimatedLatencyMs, plan.computeMs + plan.transferMs))
+    t.is(plan.spaceGroundBytes, plan.spaceGroundMb * 1e6)
+    t.is(plan.throughputPerSecond, 1000 / plan.pipelinePeriodMs)
+    t.true(plan.pipelinePeriodMs >= Math.max(...plan.stages.map((s) => s.computeMs)))
+    t.is(plan.tieBreakExact, true)
+    t.deepEqual(opt.evaluate(profile, nodes, plan.assignments).stages, plan.stages)
+  }
+  // optimizeAsync reads the node ids at the call: changing `nodes` afterwards changes nothing.
+  const copy = nodes.map((n) => ({ nodeId: n.nodeId, nodeType: n.nodeType, memoryGb: n.memoryGb, computeTflops: n.computeTflops }))
+  const pending = opt.optimizeAsync(profile, copy)
+  copy.forEach((n) => (n.nodeId = 'renamed'))
+  t.deepEqual(await pending, all.latency)
+})

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// After `napi build` regenerates index.js and index.d.ts, append the one line that gives
-// napi-rs's own errors stable codes (see errors.js), with the table of options-object
-// parameters read from index.d.ts (napi-rs would turn a string or number given for one into
-// an empty options object, silently). Idempotent: the line is replaced on every build.
+// After `napi build` regenerates index.js and index.d.ts, append the line that builds partition
+// plans in JS (see partition.js) and the one that gives napi-rs's own errors stable codes
+// (see errors.js), with the table of options-object parameters read from index.d.ts (napi-rs
+// would turn a string or number given for one into an empty options object, silently).
+// Idempotent: the lines are replaced on every build.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -48,6 +49,13 @@ function optionsParams(dts) {
 
 const file = path.join(root, 'index.js')
 const table = optionsParams(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
-const hook = `require('./errors.js').install(module.exports, ${JSON.stringify(table)})`
-const text = fs.readFileSync(file, 'utf8').replace(/\n*require\('\.\/errors\.js'\)\.install\(.*\)\n*$/, '')
-fs.writeFileSync(file, text.trimEnd() + '\n\n' + hook + '\n')
+// Plans are built in JS (partition.js) before errors.js wraps every method, the new ones too.
+const hooks = [
+  `require('./partition.js').install(module.exports)`,
+  `require('./errors.js').install(module.exports, ${JSON.stringify(table)})`,
+]
+const text = fs
+  .readFileSync(file, 'utf8')
+  .replace(/\n*require\('\.\/partition\.js'\)\.install\(.*\)\n*/, '\n')
+  .replace(/\n*require\('\.\/errors\.js'\)\.install\(.*\)\n*$/, '')
+fs.writeFileSync(file, text.trimEnd() + '\n\n' + hooks.join('\n') + '\n')

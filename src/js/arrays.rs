@@ -250,3 +250,35 @@ pub fn new_engine_f32(env: &Env, n: usize) -> napi::Result<Float32Array, String>
     // SAFETY: `array` is a live Float32Array value of this env.
     unsafe { Float32Array::from_napi_value(env.raw(), array) }.map_err(|e| invalid_arg(e.reason))
 }
+
+/// A new engine-owned `Float64Array` holding a copy of `data` (small results: one copy is
+/// cheaper than an external buffer and its finalizer).
+///
+/// # Safety
+/// `env` must be the env of the current call, on the main thread.
+pub unsafe fn engine_f64(env: sys::napi_env, data: &[f64]) -> napi::Result<sys::napi_value> {
+    let bytes = std::mem::size_of_val(data);
+    let mut raw = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    check_status!(
+        sys::napi_create_arraybuffer(env, bytes, &mut raw, &mut buffer),
+        "could not allocate a Float64Array of {} values",
+        data.len()
+    )?;
+    if bytes > 0 {
+        ptr::copy_nonoverlapping(data.as_ptr(), raw.cast::<f64>(), data.len());
+    }
+    let mut array = ptr::null_mut();
+    check_status!(
+        sys::napi_create_typedarray(
+            env,
+            sys::TypedarrayType::float64_array,
+            data.len(),
+            buffer,
+            0,
+            &mut array,
+        ),
+        "could not create a Float64Array"
+    )?;
+    Ok(array)
+}

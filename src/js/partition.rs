@@ -3,10 +3,12 @@
 //! `core::partition`, maps its errors. No algorithm here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use super::arrays::engine_f64;
 use super::options::Reader;
 use super::task::CoreTask;
 use super::{invalid_arg, js_err, JsResult};
@@ -78,14 +80,6 @@ impl From<PartitionObjective> for core::Objective {
             PartitionObjective::THROUGHPUT => core::Objective::Throughput,
             PartitionObjective::BOUNDARY_BYTES => core::Objective::Bytes,
         }
-    }
-}
-
-fn objective_name(o: core::Objective) -> PartitionObjective {
-    match o {
-        core::Objective::Latency => PartitionObjective::LATENCY,
-        core::Objective::Throughput => PartitionObjective::THROUGHPUT,
-        core::Objective::Bytes => PartitionObjective::BOUNDARY_BYTES,
     }
 }
 
@@ -169,7 +163,8 @@ fn transformer_options(options: Option<Unknown>) -> JsResult<Option<TransformerO
 #[napi]
 #[derive(Clone)]
 pub struct ModelProfile {
-    pub(crate) inner: core::Profile,
+    /// Shared, so that a request holds it without copying the layers.
+    pub(crate) inner: Arc<core::Profile>,
 }
 
 fn profile_from(o: ModelProfileOptions) -> JsResult<core::Profile> {
@@ -200,7 +195,7 @@ impl ModelProfile {
     #[napi(constructor, catch_unwind)]
     pub fn new(options: ModelProfileOptions) -> napi::Result<Self, String> {
         Ok(ModelProfile {
-            inner: profile_from(options)?,
+            inner: Arc::new(profile_from(options)?),
         })
     }
 
@@ -225,7 +220,7 @@ impl ModelProfile {
             }
         };
         Ok(ModelProfile {
-            inner: core::Profile::transformer(&spec).map_err(js_err)?,
+            inner: Arc::new(core::Profile::transformer(&spec).map_err(js_err)?),
         })
     }
 
@@ -248,6 +243,11 @@ impl ModelProfile {
                 workspace_mb: Some(l.workspace_mb),
             })
             .collect()
+    }
+    /// The layer names, for `partition.js` (which caches them per profile to build plans).
+    #[napi(js_name = "_layerNames", skip_typescript)]
+    pub fn layer_names(&self) -> Vec<String> {
+        self.inner.layers.iter().map(|l| l.name.clone()).collect()
     }
     /// Number of layers.
     #[napi(getter)]
@@ -401,7 +401,7 @@ fn merge(base: &PartitionOptions, call: Option<PartitionOptions>) -> PartitionOp
 
 /// Everything a core call needs, owned (so it can move to a worker thread).
 struct Request {
-    profile: core::Profile,
+    profile: Arc<core::Profile>,
     nodes: Vec<core::Node>,
     links: core::LinkModel,
     endpoints: core::Endpoints,
@@ -472,7 +472,7 @@ fn request(
     // Validates ids and endpoints now, on the calling thread.
     core::Problem::new(&profile.inner, &nodes, &links, endpoints).map_err(js_err)?;
     Ok(Request {
-        profile: profile.inner.clone(),
+        profile: Arc::clone(&profile.inner),
         nodes,
         links,
         endpoints,
@@ -492,34 +492,10 @@ impl Request {
     }
 }
 
-/// Layer name → node id, in layer order (a plain object; `JSON.stringify` keeps the order).
-pub struct Assignments(Vec<(String, String)>);
-
-impl TypeName for Assignments {
-    fn type_name() -> &'static str {
-        "Record<string, string>"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Assignments {
-    unsafe fn to_napi_value(
-        env: napi::sys::napi_env,
-        val: Self,
-    ) -> napi::Result<napi::sys::napi_value> {
-        let e = Env::from(env);
-        let mut obj = Object::new(&e)?;
-        for (k, v) in val.0 {
-            obj.set(k.as_str(), v)?;
-        }
-        unsafe { Object::to_napi_value(env, obj) }
-    }
-}
-
-/// One stage of a plan: a node and the contiguous run of layers it runs.
+/// One stage of a plan: a node and the contiguous run of layers it runs. (The type of
+/// `PartitionPlan.stages`; `partition.js` builds the objects from a [`PackedPlan`].)
 #[napi(object, object_from_js = false)]
+#[allow(dead_code)]
 pub struct PartitionStage {
     /// The node running this stage.
     pub node_id: String,
@@ -541,15 +517,17 @@ pub struct PartitionStage {
     pub memory_capacity_mb: f64,
 }
 
-/// A placement and its cost breakdown.
+/// A placement and its cost breakdown. (The type of the plans `partition.js` builds from a
+/// [`PackedPlan`].)
 #[napi(object, object_from_js = false)]
+#[allow(dead_code)]
 pub struct PartitionPlan {
     /// The objective optimized (`evaluate` reports the optimizer's default).
     pub objective: PartitionObjective,
     /// Layer name → node id, in layer order (JavaScript lists integer-like names such as
     /// '0' first, in ascending order, in any object).
     #[napi(ts_type = "Record<string, string>")]
-    pub assignments: Assignments,
+    pub assignments: HashMap<String, String>,
     /// Stages in execution order.
     pub stages: Vec<PartitionStage>,
     /// End-to-end time of one inference: all computes and transfers (input and output included), ms.
@@ -582,8 +560,9 @@ pub struct PartitionPlan {
     pub tie_break_exact: bool,
 }
 
-/// All three objectives' optimal plans for one problem.
+/// All three objectives' optimal plans for one problem (built by `partition.js`).
 #[napi(object, object_from_js = false)]
+#[allow(dead_code)]
 pub struct ObjectiveComparison {
     /// Minimum end-to-end latency.
     pub latency: PartitionPlan,
@@ -593,82 +572,87 @@ pub struct ObjectiveComparison {
     pub boundary_bytes: PartitionPlan,
 }
 
-fn plan_js(
-    req: &Request,
-    objective: core::Objective,
-    placement: &[usize],
-    cost: &core::PlanCost,
-    tie_break_exact: bool,
-) -> PartitionPlan {
-    let layers = &req.profile.layers;
-    let nodes = &req.nodes;
-    let mut used = vec![false; nodes.len()];
-    let stages = cost
-        .stages
-        .iter()
-        .map(|s| {
-            used[s.node] = true;
-            let n = &nodes[s.node];
-            PartitionStage {
-                node_id: n.id.clone(),
-                node_type: n.kind.into(),
-                layers: layers[s.start..s.end]
-                    .iter()
-                    .map(|l| l.name.clone())
-                    .collect(),
-                compute_ms: s.compute_ms,
-                transfer_ms: s.transfer_in.time_ms,
-                transfer_mb: s.transfer_in.mb,
-                memory_mb: s.memory_mb,
-                memory_gb: s.memory_mb / 1000.0,
-                memory_capacity_mb: n.memory_mb,
-            }
-        })
-        .collect();
-    PartitionPlan {
-        objective: objective_name(objective),
-        assignments: Assignments(
-            layers
-                .iter()
-                .zip(placement)
-                .map(|(l, &n)| (l.name.clone(), nodes[n].id.clone()))
-                .collect(),
-        ),
-        stages,
-        estimated_latency_ms: cost.latency_ms,
-        compute_ms: cost.compute_ms,
-        transfer_ms: cost.transfer_ms,
-        transferred_mb: cost.transferred_mb,
-        space_ground_mb: cost.boundary_mb,
-        space_ground_bytes: cost.boundary_mb * 1e6,
-        pipeline_period_ms: cost.period_ms,
-        throughput_per_second: if cost.period_ms > 0.0 {
-            1000.0 / cost.period_ms
-        } else {
-            f64::INFINITY
-        },
-        output_transfer_ms: cost.transfer_out.time_ms,
-        output_transfer_mb: cost.transfer_out.mb,
-        input_node: nodes[req.endpoints.input].id.clone(),
-        idle_nodes: nodes
-            .iter()
-            .zip(&used)
-            .filter(|(_, u)| !**u)
-            .map(|(n, _)| n.id.clone())
-            .collect(),
-        tie_break_exact,
+/// A plan as it crosses to JavaScript: numbers only, which `partition.js` turns into the
+/// [`PartitionPlan`] object (layer names and node ids are on the JS side already). Built
+/// through N-API, a plan's hundred-odd property sets and strings took ~30 µs, more than
+/// solving a small model; built in JS it takes ~1 µs.
+///
+/// Layout (keep in step with `partition.js`): a header of [`PLAN_HEADER`] values
+/// `[objective (0 latency, 1 throughput, 2 boundary bytes), latencyMs, computeMs,
+/// transferMs, transferredMb, spaceGroundMb, pipelinePeriodMs, outputTransferMs,
+/// outputTransferMb, input node index, tieBreakExact (0/1), stage count]`, then
+/// [`PLAN_STAGE`] values per stage `[node index, first layer, end layer (exclusive),
+/// computeMs, transferMs, transferMb, memoryMb, node memory MB]`.
+pub struct PackedPlan(Vec<f64>);
+
+const PLAN_HEADER: usize = 12;
+const PLAN_STAGE: usize = 8;
+
+impl TypeName for PackedPlan {
+    fn type_name() -> &'static str {
+        "PartitionPlan"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
     }
 }
 
-fn run(req: &Request, objective: core::Objective) -> std::result::Result<PartitionPlan, CoreError> {
+impl ToNapiValue for PackedPlan {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        engine_f64(env, &val.0)
+    }
+}
+
+fn objective_index(o: core::Objective) -> f64 {
+    match o {
+        core::Objective::Latency => 0.0,
+        core::Objective::Throughput => 1.0,
+        core::Objective::Bytes => 2.0,
+    }
+}
+
+fn packed_plan(
+    req: &Request,
+    objective: core::Objective,
+    cost: &core::PlanCost,
+    tie_break_exact: bool,
+) -> PackedPlan {
+    let mut p = Vec::with_capacity(PLAN_HEADER + PLAN_STAGE * cost.stages.len());
+    p.extend_from_slice(&[
+        objective_index(objective),
+        cost.latency_ms,
+        cost.compute_ms,
+        cost.transfer_ms,
+        cost.transferred_mb,
+        cost.boundary_mb,
+        cost.period_ms,
+        cost.transfer_out.time_ms,
+        cost.transfer_out.mb,
+        req.endpoints.input as f64,
+        tie_break_exact as u8 as f64,
+        cost.stages.len() as f64,
+    ]);
+    for s in &cost.stages {
+        p.extend_from_slice(&[
+            s.node as f64,
+            s.start as f64,
+            s.end as f64,
+            s.compute_ms,
+            s.transfer_in.time_ms,
+            s.transfer_in.mb,
+            s.memory_mb,
+            req.nodes[s.node].memory_mb,
+        ]);
+    }
+    PackedPlan(p)
+}
+
+fn run(req: &Request, objective: core::Objective) -> std::result::Result<PackedPlan, CoreError> {
     let plan = core::optimize_with_limit(&req.problem(), objective, req.limit)?;
-    Ok(plan_js(
-        req,
-        objective,
-        &plan.placement,
-        &plan.cost,
-        plan.tie_break_exact,
-    ))
+    Ok(packed_plan(req, objective, &plan.cost, plan.tie_break_exact))
 }
 
 /// Finds the optimal placement of a model's layers on nodes (see docs/partition.md).
@@ -691,14 +675,15 @@ impl PartitionOptimizer {
     /// limit. `ERR_INFEASIBLE` names the layer that fits nowhere or says the model does not fit.
     #[napi(
         catch_unwind,
-        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions"
+        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions",
+        ts_return_type = "PartitionPlan"
     )]
     pub fn optimize(
         &self,
         profile: &ModelProfile,
         nodes: Vec<NodeConfigOptions>,
         options: Option<PartitionOptions>,
-    ) -> napi::Result<PartitionPlan, String> {
+    ) -> napi::Result<PackedPlan, String> {
         let req = request(profile, nodes, merge(&self.options, options))?;
         run(&req, req.objective).map_err(js_err)
     }
@@ -714,7 +699,7 @@ impl PartitionOptimizer {
         profile: &ModelProfile,
         nodes: Vec<NodeConfigOptions>,
         options: Option<PartitionOptions>,
-    ) -> napi::Result<AsyncTask<CoreTask<PartitionPlan>>, String> {
+    ) -> napi::Result<AsyncTask<CoreTask<PackedPlan>>, String> {
         let req = request(profile, nodes, merge(&self.options, options))?;
         Ok(CoreTask::new(move || run(&req, req.objective)))
     }
@@ -722,20 +707,25 @@ impl PartitionOptimizer {
     /// The optimal plan for each objective: `{ latency, throughput, boundaryBytes }`.
     #[napi(
         catch_unwind,
-        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions"
+        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, options?: PartitionOptions",
+        ts_return_type = "ObjectiveComparison"
     )]
     pub fn compare_objectives(
         &self,
         profile: &ModelProfile,
         nodes: Vec<NodeConfigOptions>,
         options: Option<PartitionOptions>,
-    ) -> napi::Result<ObjectiveComparison, String> {
+    ) -> napi::Result<Vec<PackedPlan>, String> {
+        // [latency, throughput, boundary bytes]; `partition.js` names them.
         let req = request(profile, nodes, merge(&self.options, options))?;
-        Ok(ObjectiveComparison {
-            latency: run(&req, core::Objective::Latency).map_err(js_err)?,
-            throughput: run(&req, core::Objective::Throughput).map_err(js_err)?,
-            boundary_bytes: run(&req, core::Objective::Bytes).map_err(js_err)?,
-        })
+        [
+            core::Objective::Latency,
+            core::Objective::Throughput,
+            core::Objective::Bytes,
+        ]
+        .into_iter()
+        .map(|o| run(&req, o).map_err(js_err))
+        .collect()
     }
 
     /// Costs any placement (layer name → node id) with the same model as `optimize`.
@@ -743,7 +733,8 @@ impl PartitionOptimizer {
     /// separate runs (the layer named), a 0-bandwidth hop, or a layer left out.
     #[napi(
         catch_unwind,
-        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, assignments: Record<string, string>, options?: PartitionOptions"
+        ts_args_type = "profile: ModelProfile, nodes: Array<NodeConfig | NodeConfigOptions>, assignments: Record<string, string>, options?: PartitionOptions",
+        ts_return_type = "PartitionPlan"
     )]
     pub fn evaluate(
         &self,
@@ -751,7 +742,7 @@ impl PartitionOptimizer {
         nodes: Vec<NodeConfigOptions>,
         assignments: HashMap<String, String>,
         options: Option<PartitionOptions>,
-    ) -> napi::Result<PartitionPlan, String> {
+    ) -> napi::Result<PackedPlan, String> {
         let req = request(profile, nodes, merge(&self.options, options))?;
         let layers = &req.profile.layers;
         for name in assignments.keys() {
@@ -776,7 +767,7 @@ impl PartitionOptimizer {
             )?);
         }
         let cost = core::evaluate(&req.problem(), &placement).map_err(js_err)?;
-        Ok(plan_js(&req, req.objective, &placement, &cost, true))
+        Ok(packed_plan(&req, req.objective, &cost, true))
     }
 }
 
