@@ -648,8 +648,9 @@ impl GradientAggregator {
                 Ok(o)
             }
             // The averaging strategies write straight into an engine-owned result.
-            None if st.writes_in_place() && !ups.is_empty() => {
-                let mut o = new_engine_f32(&env, ups[0].len())?;
+            None if st.writes_in_place() => {
+                let n = st.round_length(&ups).map_err(js_err)?;
+                let mut o = new_engine_f32(&env, n)?;
                 // SAFETY: a new array that no one else holds yet.
                 let slice: &mut [f32] = unsafe { o.as_mut() };
                 st.aggregate_into(&ups, w.as_deref(), s.as_deref(), Some(slice))

@@ -505,18 +505,11 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Validation and weights of a one-shot round (`aggregate`, `aggregate_sparse`):
-    /// lengths, weights, staleness, `out`, finiteness of the inputs the summing pass does
-    /// not check itself, clip factors.
-    fn prepare(
-        &self,
-        updates: &[Update],
-        weights: Option<&[f64]>,
-        staleness: Option<&[f64]>,
-        out: Option<&[f32]>,
-    ) -> Result<OneShot> {
-        let m = updates.len();
-        if m == 0 {
+    /// The length of a one-shot round's result: checks there is at least one update, that
+    /// all have the same non-zero length, and that it is the global model's when one is set.
+    /// (The first checks of `aggregate`, so a caller can size the output before calling it.)
+    pub fn round_length(&self, updates: &[Update]) -> Result<usize> {
+        if updates.is_empty() {
             return Err(Error::new(
                 Code::NoClients,
                 "grads is empty: nothing to aggregate",
@@ -545,6 +538,21 @@ impl Aggregator {
                 ));
             }
         }
+        Ok(n)
+    }
+
+    /// Validation and weights of a one-shot round (`aggregate`, `aggregate_sparse`):
+    /// lengths, weights, staleness, `out`, finiteness of the inputs the summing pass does
+    /// not check itself, clip factors.
+    fn prepare(
+        &self,
+        updates: &[Update],
+        weights: Option<&[f64]>,
+        staleness: Option<&[f64]>,
+        out: Option<&[f32]>,
+    ) -> Result<OneShot> {
+        let m = updates.len();
+        let n = self.round_length(updates)?;
         let base: Vec<f64> = match weights {
             Some(w) => {
                 if w.len() != m {
