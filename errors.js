@@ -110,11 +110,12 @@ function install(exportsObject, optionsParams = {}) {
     const params = Object.hasOwn(optionsParams, name) ? optionsParams[name] : {}
     if (value.prototype) wrapMembers(value.prototype, name, params)
     wrapMembers(value, name, params)
-    exportsObject[name] = new Proxy(value, {
-      construct(target, args) {
+    const proxy = new Proxy(value, {
+      construct(target, args, newTarget) {
         try {
           checkOptions(args, Object.hasOwn(params, 'constructor') ? params.constructor : undefined, `new ${name}`)
-          return Reflect.construct(target, args)
+          // newTarget: a subclass (`class Mine extends GradientAggregator`) gets its own prototype.
+          return Reflect.construct(target, args, newTarget)
         } catch (e) {
           throw remap(e, `new ${name}`)
         }
@@ -124,6 +125,12 @@ function install(exportsObject, optionsParams = {}) {
         throw invalidArg(`${name} is a class: call it with new ${name}(…)`)
       },
     })
+    // So that `x.constructor === Export` holds for the instances.
+    if (value.prototype) {
+      const d = Object.getOwnPropertyDescriptor(value.prototype, 'constructor')
+      if (d && d.configurable) Object.defineProperty(value.prototype, 'constructor', { ...d, value: proxy })
+    }
+    exportsObject[name] = proxy
   }
   return exportsObject
 }

@@ -823,26 +823,59 @@ test('results made in a synchronous loop are freed without waiting for the event
   const script = `
     const { GradientAggregator, AggregationStrategy, FederatedClient, CompressionConfig, CompressionType } = require('./index.js')
     const n = 4_000_000
-    const a = new Float32Array(n).fill(1), b = new Float32Array(n).fill(2)
+    const a = new Float32Array(n).fill(1), b = new Float32Array(n).fill(2), c = new Float32Array(n).fill(9)
     const agg = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+    const median = new GradientAggregator({ strategy: AggregationStrategy.MEDIAN })
+    const server = new GradientAggregator({ strategy: AggregationStrategy.FEDAVGM, globalModel: a })
     const g = new Float32Array(n); g[7] = 4
-    const compression = new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: false })
-    const sparse = new FederatedClient({ nodeId: 'x', compression }).compress(g)
-    agg.aggregate([a, b]); sparse.decompress()
+    const compression = new CompressionConfig({ compressionType: CompressionType.NONE, errorFeedback: false })
+    const dense = new FederatedClient({ nodeId: 'x', compression }).compress(g)
+    const sparse = new FederatedClient({ nodeId: 'x', compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: false }) }).compress(g)
     const rss = () => process.memoryUsage().rss
+    const grown = {}
     let s = 0
-    const r0 = rss()
-    for (let i = 0; i < 40; i++) s += agg.aggregate([a, b])[0]
-    const r1 = rss()
-    for (let i = 0; i < 40; i++) s += sparse.decompress()[7]
-    const r2 = rss()
-    console.log(JSON.stringify({ aggregate: (r1 - r0) / 1e6, decompress: (r2 - r1) / 1e6, s }))
+    const loop = (name, f) => {
+      s += f() // warm-up
+      const r0 = rss()
+      for (let i = 0; i < 40; i++) s += f()
+      grown[name] = (rss() - r0) / 1e6
+    }
+    loop('aggregate', () => agg.aggregate([a, b])[0]) // 1.5
+    loop('decompress', () => sparse.decompress()[7]) // 4
+    loop('median', () => median.aggregate([a, b, c])[0]) // 2
+    loop('finish', () => { agg.add('p', a); agg.add('q', b); return agg.finish()[1] }) // 1.5
+    loop('globalModel', () => server.globalModel[2]) // 1
+    loop('values', () => dense.values[7]) // 4
+    console.log(JSON.stringify({ grown, s }))
   `
   const r = spawnSync(process.execPath, ['-e', script], { cwd: new URL('..', import.meta.url), encoding: 'utf8' })
   t.is(r.status, 0, r.stderr)
-  const grown = JSON.parse(r.stdout)
-  t.is(grown.s, 40 * 1.5 + 40 * 4)
-  // 40 × 16 MB = 640 MB made; a freed-as-you-go loop stays far below half of it.
-  t.true(grown.aggregate < 320, `aggregate grew the process by ${grown.aggregate} MB`)
-  t.true(grown.decompress < 320, `decompress grew the process by ${grown.decompress} MB`)
+  const { grown, s } = JSON.parse(r.stdout)
+  t.is(s, 41 * (1.5 + 4 + 2 + 1.5 + 1 + 4))
+  // 40 × 16 MB = 640 MB made per loop; a freed-as-you-go loop stays far below half of it.
+  for (const [name, mb] of Object.entries(grown)) t.true((mb as number) < 320, `${name} grew the process by ${mb} MB`)
+})
+
+// V8 ends the process when it cannot allocate an ArrayBuffer (a FATAL error, not an
+// exception). A forged but well-formed message can declare 2^32 − 1 values: under an
+// address-space limit, decompress() must refuse with a code and the process go on.
+test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (t) => {
+  const script = `
+    const { FederatedClient, CompressionConfig, CompressionType, CompressedGradient } = require('./index.js')
+    ${crc32c.toString()}
+    const g = new Float32Array(1000); g[2] = 3
+    const compression = new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.999, errorFeedback: false })
+    const wire = Buffer.from(new FederatedClient({ nodeId: 'x', compression }).compress(g).toBuffer())
+    wire.writeUInt32LE(2 ** 32 - 1, 12)
+    wire.writeUInt32LE(crc32c(wire.subarray(0, wire.length - 4)), wire.length - 4)
+    const big = CompressedGradient.fromBuffer(wire)
+    try { big.decompress(); console.log('allocated') } catch (e) { console.log(e.code) }
+  `
+  // 3 GB of address space: enough for Node, not for 16 GB of result.
+  const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
+    cwd: new URL('..', import.meta.url),
+    encoding: 'utf8',
+  })
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout.trim(), 'ERR_OUT_OF_MEMORY')
 })

@@ -40,6 +40,25 @@ test('our own codes pass through; async rejections are mapped too; identity is k
   t.true(mesh instanceof d.SpaceMesh)
   t.true(d.GroundStation.svalbard() instanceof d.GroundStation)
   t.is(d.CompressionType.TOP_K as string, 'top_k')
+  t.is(new d.GradientAggregator().constructor, d.GradientAggregator)
+  t.is(d.SpaceMesh.prototype.constructor, d.SpaceMesh)
+})
+
+test('exported classes can be subclassed', (t) => {
+  class Labelled extends d.GradientAggregator {
+    label() {
+      return `aggregator (${this.strategy})`
+    }
+  }
+  const agg = new Labelled({ strategy: d.AggregationStrategy.MEDIAN })
+  t.true(agg instanceof Labelled)
+  t.true(agg instanceof d.GradientAggregator)
+  t.is(agg.constructor, Labelled)
+  t.is(agg.label(), 'aggregator (median)')
+  // The native methods work on the subclass instance: the median of 1, 3 and 100 is 3.
+  t.deepEqual(Array.from(agg.aggregate([Float32Array.of(1), Float32Array.of(3), Float32Array.of(100)])), [3])
+  // The subclass constructor's bad input keeps its code.
+  t.is(code(() => new Labelled({ strategy: 'bogus' as any }))[0], 'ERR_INVALID_ARG')
 })
 
 test('magnitudes that would overflow a total are refused, not turned into Infinity or NaN', (t) => {

@@ -364,3 +364,47 @@ test('plan objects: every declared field, in declared order, consistent with the
   copy.forEach((n) => (n.nodeId = 'renamed'))
   t.deepEqual(await pending, all.latency)
 })
+
+test('nodes are read once: the plan names the nodes that were solved, whatever getters or the caller do', async (t) => {
+  const profile = new ModelProfile({
+    layers: [
+      { name: 'a', paramsMb: 10, flops: 1e9 },
+      { name: 'b', paramsMb: 10, flops: 1e9 },
+    ],
+  })
+  const opt = new PartitionOptimizer()
+  // A getter that answers differently on each read: the plan must use the first answer.
+  let reads = 0
+  const shifting = {
+    get nodeId() {
+      reads++
+      return reads === 1 ? 'sat' : `other-${reads}`
+    },
+    nodeType: NodeType.SATELLITE,
+    memoryGb: 1,
+    computeTflops: 1,
+  }
+  const ground = new NodeConfig({ nodeId: 'gs', nodeType: NodeType.GROUND, memoryGb: 1, computeTflops: 1 })
+  const plan = opt.optimize(profile, [shifting, ground])
+  t.is(reads, 1)
+  for (const s of plan.stages) t.true(['sat', 'gs'].includes(s.nodeId))
+  t.true(Object.values(plan.assignments).every((id) => id === 'sat' || id === 'gs'))
+
+  // optimizeAsync: the caller changes the array before the promise settles.
+  const nodes = [{ nodeId: 'only', nodeType: 'ground' as const, memoryGb: 1, computeTflops: 1 }]
+  const pending = opt.optimizeAsync(profile, nodes)
+  nodes[0].nodeId = 'changed'
+  t.deepEqual((await pending).assignments, { a: 'only', b: 'only' })
+
+  // A throwing getter rejects the promise (and leaves no unhandled rejection behind).
+  const boom = { get nodeId(): string { throw new Error('boom') }, nodeType: NodeType.GROUND, memoryGb: 1, computeTflops: 1 }
+  await t.throwsAsync(() => opt.optimizeAsync(profile, [boom]), { message: /boom/ })
+
+  // Not an array, or an entry that is not an object: ERR_INVALID_ARG naming the argument.
+  for (const [bad, name] of [[null, /nodes must be an array/], [undefined, /nodes must be an array/], ['abc', /nodes must be an array/], [[1], /nodes\[0\] must be/], [[{ nodeType: 'ground', memoryGb: 1, computeTflops: 1 }], /nodes\[0\]\.nodeId is missing/]] as const) {
+    const e = t.throws<NodeJS.ErrnoException>(() => opt.optimize(profile, bad as any))!
+    t.is(e.code, 'ERR_INVALID_ARG')
+    t.regex(e.message, name)
+    t.regex(e.message, /PartitionOptimizer\.optimize/)
+  }
+})

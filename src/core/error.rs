@@ -27,6 +27,7 @@ pub enum Code {
     DuplicateTransfer,
     ImplausibleState,
     SearchLimit,
+    OutOfMemory,
     Internal,
 }
 
@@ -54,6 +55,7 @@ impl Code {
             Code::DuplicateTransfer => "ERR_DUPLICATE_TRANSFER",
             Code::ImplausibleState => "ERR_IMPLAUSIBLE_STATE",
             Code::SearchLimit => "ERR_SEARCH_LIMIT",
+            Code::OutOfMemory => "ERR_OUT_OF_MEMORY",
             Code::Internal => "ERR_INTERNAL",
         }
     }

@@ -10,7 +10,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::arrays::{new_engine_f32, read_bytes, read_f32, F32Input};
+use super::arrays::{engine_f32_copy, new_engine_f32, read_bytes, read_f32, F32Input};
 use super::compression::CompressedGradient;
 use super::task::guard;
 use super::{invalid_arg, js_err};
@@ -650,17 +650,19 @@ impl GradientAggregator {
             // The averaging strategies write straight into an engine-owned result.
             None if st.writes_in_place() => {
                 let n = st.round_length(&ups).map_err(js_err)?;
-                let mut o = new_engine_f32(&env, n)?;
+                let mut o = new_engine_f32(&env, n, "aggregate")?;
                 // SAFETY: a new array that no one else holds yet.
                 let slice: &mut [f32] = unsafe { o.as_mut() };
                 st.aggregate_into(&ups, w.as_deref(), s.as_deref(), Some(slice))
                     .map_err(js_err)?;
                 Ok(o)
             }
-            None => Ok(Float32Array::new(
-                st.aggregate(&ups, w.as_deref(), s.as_deref())
-                    .map_err(js_err)?,
-            )),
+            // Robust strategies and server optimisers compute into a Vec: copied into an
+            // engine-owned array so the GC can free it in a synchronous loop.
+            None => {
+                let v = st.aggregate(&ups, w.as_deref(), s.as_deref()).map_err(js_err)?;
+                engine_f32_copy(&env, &v, "aggregate")
+            }
         }
     }
 
@@ -884,9 +886,8 @@ impl GradientAggregator {
     pub fn finish(&self, env: Env, options: Option<Unknown>) -> napi::Result<Float32Array, String> {
         let options: Option<FinishOptions> = options_arg(&env, options, "options")?;
         let round = round_option("round", options.and_then(|o| o.round))?;
-        Ok(Float32Array::new(
-            self.lock()?.finish(round).map_err(js_err)?,
-        ))
+        let v = self.lock()?.finish(round).map_err(js_err)?;
+        engine_f32_copy(&env, &v, "finish")
     }
 
     /// The pending round as a versioned, CRC32C-checked Buffer, for `merge` into another
@@ -927,8 +928,13 @@ impl GradientAggregator {
 
     /// A copy of the global model, or null when none was given.
     #[napi(getter, catch_unwind)]
-    pub fn global_model(&self) -> napi::Result<Option<Float32Array>, String> {
-        Ok(self.lock()?.server.model.clone().map(Float32Array::new))
+    pub fn global_model(&self, env: Env) -> napi::Result<Option<Float32Array>, String> {
+        let st = self.lock()?;
+        st.server
+            .model
+            .as_deref()
+            .map(|m| engine_f32_copy(&env, m, "globalModel"))
+            .transpose()
     }
 
     /// Drops the server optimiser's moments (the global model is kept).

@@ -216,22 +216,42 @@ pub fn read_bytes<'a>(
     Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
 }
 
+/// Refuses an allocation of `bytes` the process cannot make, with `ERR_OUT_OF_MEMORY`.
+///
+/// V8 ends the process when it cannot allocate an ArrayBuffer's memory (a FATAL "out of
+/// memory", not an exception), so the allocator is asked first: a reservation that fails
+/// here (an address-space limit, a forged length of billions of values) becomes a coded
+/// error. It only reserves address space: untouched pages cost nothing and are returned at once.
+fn ensure_allocatable(bytes: usize, what: &str) -> napi::Result<(), String> {
+    let mut probe: Vec<u8> = Vec::new();
+    if bytes > MAX_TYPED_BYTES || probe.try_reserve_exact(bytes).is_err() {
+        return Err(js_err(CoreError::new(
+            Code::OutOfMemory,
+            format!("{what}: cannot allocate {bytes} bytes for the result"),
+        )));
+    }
+    Ok(())
+}
+
+/// The largest typed array V8 makes (2^32 − 1 elements of 4 bytes; more is a fatal error).
+const MAX_TYPED_BYTES: usize = (u32::MAX as usize) * 4;
+
 /// A new zero-filled `Float32Array` of `n` values whose memory belongs to the JS engine,
 /// for results written in place. The engine frees it at garbage collection, like any
 /// array made in JS; an array made from a Rust `Vec` is freed only by a finalizer that
 /// waits for the event loop, so results made in a synchronous loop would pile up.
-pub fn new_engine_f32(env: &Env, n: usize) -> napi::Result<Float32Array, String> {
-    let bytes = n
-        .checked_mul(4)
-        .ok_or_else(|| invalid_arg(format!("a result of {n} values is too large")))?;
+/// `what` names the result in errors.
+pub fn new_engine_f32(env: &Env, n: usize, what: &str) -> napi::Result<Float32Array, String> {
+    let bytes = n.checked_mul(4).unwrap_or(usize::MAX);
+    ensure_allocatable(bytes, what)?;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();
     // SAFETY: plain N-API calls on the current env with valid out-pointers.
     let s = unsafe { sys::napi_create_arraybuffer(env.raw(), bytes, &mut data, &mut buffer) };
     if s != sys::Status::napi_ok {
         return Err(js_err(CoreError::new(
-            Code::Internal,
-            format!("could not allocate a result of {n} values ({bytes} bytes, napi status {s})"),
+            Code::OutOfMemory,
+            format!("{what}: could not allocate {n} values ({bytes} bytes, napi status {s})"),
         )));
     }
     let mut array = ptr::null_mut();
@@ -246,9 +266,19 @@ pub fn new_engine_f32(env: &Env, n: usize) -> napi::Result<Float32Array, String>
             &mut array,
         )
     };
-    status(s, "result")?;
+    status(s, what)?;
     // SAFETY: `array` is a live Float32Array value of this env.
     unsafe { Float32Array::from_napi_value(env.raw(), array) }.map_err(|e| invalid_arg(e.reason))
+}
+
+/// A new engine-owned `Float32Array` holding a copy of `data` (see `new_engine_f32`): for
+/// results computed into a Rust `Vec`, one memcpy buys synchronous loops bounded memory.
+pub fn engine_f32_copy(env: &Env, data: &[f32], what: &str) -> napi::Result<Float32Array, String> {
+    let mut out = new_engine_f32(env, data.len(), what)?;
+    // SAFETY: a new array that no one else holds yet.
+    let slice: &mut [f32] = unsafe { out.as_mut() };
+    slice.copy_from_slice(data);
+    Ok(out)
 }
 
 /// A new engine-owned `Float64Array` holding a copy of `data` (small results: one copy is

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::arrays::{new_engine_f32, read_bytes, read_f32};
+use super::arrays::{engine_f32_copy, new_engine_f32, read_bytes, read_f32};
 use super::task::CoreTask;
 use super::{invalid_arg, js_err};
 use crate::core::compression as core;
@@ -257,9 +257,9 @@ impl CompressedGradient {
         }
     }
     /// The values as the receiver decodes them (a new `Float32Array`).
-    #[napi(getter)]
-    pub fn values(&self) -> Float32Array {
-        Float32Array::new(self.inner.values.clone())
+    #[napi(getter, catch_unwind)]
+    pub fn values(&self, env: Env) -> napi::Result<Float32Array, String> {
+        engine_f32_copy(&env, &self.inner.values, "values")
     }
     /// Length of the original gradient.
     #[napi(getter)]
@@ -316,7 +316,7 @@ impl CompressedGradient {
     #[napi(catch_unwind)]
     pub fn decompress(&self, env: Env) -> napi::Result<Float32Array, String> {
         // Engine-owned, so the GC frees it even inside a synchronous loop.
-        let mut out = new_engine_f32(&env, self.inner.length)?;
+        let mut out = new_engine_f32(&env, self.inner.length, "decompress()")?;
         // SAFETY: a new array that no one else holds yet.
         let slice: &mut [f32] = unsafe { out.as_mut() };
         if self.inner.dense {
@@ -510,13 +510,13 @@ impl FederatedClient {
 
     /// A copy of the error-feedback residual, or `null` before the first round (or without
     /// error feedback).
-    #[napi(getter)]
-    pub fn residual(&self) -> napi::Result<Option<Float32Array>, String> {
+    #[napi(getter, catch_unwind)]
+    pub fn residual(&self, env: Env) -> napi::Result<Option<Float32Array>, String> {
         let st = self.lock()?;
         Ok(if st.residual.is_empty() {
             None
         } else {
-            Some(Float32Array::new(st.residual.clone()))
+            Some(engine_f32_copy(&env, &st.residual, "residual")?)
         })
     }
 
@@ -598,6 +598,6 @@ impl FederatedClient {
             )));
         }
         let step = core::sgd_step(p.as_slice(), u.as_slice(), lr as f32).map_err(js_err)?;
-        Ok(Float32Array::new(step))
+        engine_f32_copy(&env, &step, "applyUpdate")
     }
 }
