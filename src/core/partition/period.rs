@@ -202,7 +202,20 @@ fn candidates(ctx: &Ctx, lo: f64, hi: f64) -> Vec<f64> {
     out
 }
 
+/// No plan's period is below the total flops over the total speed of every node: each
+/// layer runs on some node within the period.
+fn flops_bound(ctx: &Ctx) -> f64 {
+    let speed: f64 = ctx.p.nodes.iter().map(|n| n.compute_tflops * 1e9).sum();
+    ctx.p.profile.total_flops() / speed
+}
+
 /// A plan with the minimum pipeline period, and the search states expanded.
+///
+/// Probes near the optimum cost the most (a proof, or a plan found among few), so the
+/// schedule gets close cheaply: after the count-free optimum, caps grow from the larger of
+/// it and the flops bound by 1 %, 2 %, 4 %, … of it until one is feasible (infeasible caps
+/// far below the optimum are refuted by the count bounds at once, and each raises the
+/// lower end); then bisection over the candidate values between the ends.
 pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)> {
     let k = ctx.k();
     let r = relax(ctx, Mode::Period, f64::INFINITY);
@@ -229,19 +242,39 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
     };
     // No plan beats the count-free optimum `lo`; one that matches it ends the search.
     let first = probe(ctx, lo, limit, &mut expanded).map_err(reword(lo, false, f64::INFINITY))?;
-    let (mut best, mut hi) = match first {
-        Probe::Found(st) => return Ok((st, expanded)),
-        Probe::Impossible(_) => match probe(ctx, f64::INFINITY, limit, &mut expanded)
-            .map_err(reword(lo, false, f64::INFINITY))?
-        {
+    if let Probe::Found(st) = first {
+        return Ok((st, expanded));
+    }
+    let mut strict = true;
+    // The period is more than `lo`, and at least the flops bound.
+    let base = lo.max(flops_bound(ctx));
+    let mut found = None;
+    let mut step = 0.01;
+    while step < 64.0 {
+        let cap = base * (1.0 + step);
+        match probe(ctx, cap, limit, &mut expanded).map_err(reword(lo, strict, f64::INFINITY))? {
             Probe::Found(st) => {
-                let p = period_of(ctx, &st);
-                (st, p)
+                found = Some(st);
+                break;
             }
+            Probe::Impossible(_) => lo = cap,
+        }
+        step *= 2.0;
+    }
+    let mut best = match found {
+        Some(st) => st,
+        None => match probe(ctx, f64::INFINITY, limit, &mut expanded)
+            .map_err(reword(lo, strict, f64::INFINITY))?
+        {
+            Probe::Found(st) => st,
             Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
         },
     };
-    let mut strict = false;
+    let mut hi = period_of(ctx, &best);
+    // Below the flops bound no candidate can be the period; `lo` is strict from here on.
+    if lo < base {
+        (lo, strict) = (base * (1.0 - 1e-9), false);
+    }
     loop {
         let mut c = candidates(ctx, lo, hi);
         if c.is_empty() {
