@@ -1271,6 +1271,12 @@ export interface PartitionOptions {
    * 0.2 KB each). Default 300,000.
    */
   searchLimit?: number
+  /**
+   * THROUGHPUT: most states the latency tie-break among the period-optimal plans may
+   * store (an integer from 1 to 10^7). Default 25,000; past it the plan found for the
+   * optimal period is returned with `tieBreakExact: false`.
+   */
+  tieBreakLimit?: number
 }
 
 /**

@@ -305,6 +305,36 @@ test('searchLimit: a tiny budget stops the exact search with ERR_SEARCH_LIMIT an
   t.throws(() => opt.optimize(profile, nodes, { searchLimit: 0.5 }), { code: 'ERR_INVALID_ARG' })
 })
 
+test('tieBreakLimit: a cut-short latency tie-break keeps the optimal period and says so', (t) => {
+  // A tight pipeline: 120 layers over 16 nodes of 4 kinds, so many period-optimal plans exist.
+  const r = rng(7)
+  const layers = Array.from({ length: 120 }, (_, i) => ({
+    name: `l${i}`,
+    paramsMb: 40 + Math.floor(r() * 80),
+    flops: (1 + Math.floor(r() * 50)) * 1e9,
+    activationMb: 1 + Math.floor(r() * 8),
+  }))
+  const profile = new ModelProfile({ layers, inputMb: 50 })
+  const shapes = [['satellite', 8, 2], ['relay', 16, 4], ['ground', 32, 10], ['edge', 4, 1]] as const
+  const nodes = Array.from({ length: 16 }, (_, i) => ({ nodeId: `n${i}`, nodeType: shapes[i % 4][0], memoryGb: shapes[i % 4][1], computeTflops: shapes[i % 4][2] }))
+  const opt = new PartitionOptimizer({ objective: PartitionObjective.THROUGHPUT })
+  const full = opt.optimize(profile, nodes, { tieBreakLimit: 10_000_000 })
+  const short = opt.optimize(profile, nodes, { tieBreakLimit: 1 })
+  t.true(full.tieBreakExact)
+  t.false(short.tieBreakExact)
+  t.is(short.pipelinePeriodMs, full.pipelinePeriodMs)
+  t.true(full.estimatedLatencyMs <= short.estimatedLatencyMs)
+  // The short plan is a real placement: evaluate() gives it the same costs.
+  const again = opt.evaluate(profile, nodes, short.assignments)
+  t.is(again.pipelinePeriodMs, short.pipelinePeriodMs)
+  t.is(again.estimatedLatencyMs, short.estimatedLatencyMs)
+  for (const bad of [0, 0.5, -1, NaN, 1e8]) {
+    const e = t.throws<NodeJS.ErrnoException>(() => opt.optimize(profile, nodes, { tieBreakLimit: bad }))!
+    t.is(e.code, 'ERR_INVALID_ARG')
+    t.regex(e.message, /tieBreakLimit/)
+  }
+})
+
 // Plans are built in JavaScript from packed numbers (partition.js); this pins the object to
 // the declared PartitionPlan / PartitionStage types and checks every field against an
 // independent reading of the plan (its stages, the nodes given, the declared formulas).

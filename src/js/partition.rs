@@ -384,6 +384,10 @@ pub struct PartitionOptions {
     /// Most search states the exact search may store (an integer from 1 to 10^7, about
     /// 0.2 KB each). Default 300,000.
     pub search_limit: Option<f64>,
+    /// THROUGHPUT: most states the latency tie-break among the period-optimal plans may
+    /// store (an integer from 1 to 10^7). Default 25,000; past it the plan found for the
+    /// optimal period is returned with `tieBreakExact: false`.
+    pub tie_break_limit: Option<f64>,
 }
 
 fn merge(base: &PartitionOptions, call: Option<PartitionOptions>) -> PartitionOptions {
@@ -396,6 +400,7 @@ fn merge(base: &PartitionOptions, call: Option<PartitionOptions>) -> PartitionOp
         links: c.links.or_else(|| base.links.clone()),
         node_links: c.node_links.or_else(|| base.node_links.clone()),
         search_limit: c.search_limit.or(base.search_limit),
+        tie_break_limit: c.tie_break_limit.or(base.tie_break_limit),
     }
 }
 
@@ -407,6 +412,7 @@ struct Request {
     endpoints: core::Endpoints,
     objective: core::Objective,
     limit: usize,
+    tie_break_limit: usize,
 }
 
 fn find_node(nodes: &[core::Node], id: &str, what: &str) -> JsResult<usize> {
@@ -460,15 +466,15 @@ fn request(
         .objective
         .map(Into::into)
         .unwrap_or(core::Objective::Latency);
-    let limit = match o.search_limit {
-        None => core::MAX_STATES,
-        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e7).contains(&x) => x as usize,
-        Some(x) => {
-            return Err(invalid_arg(format!(
-                "searchLimit must be an integer from 1 to 10^7 (each state takes about 0.2 KB), got {x}"
-            )))
-        }
+    let budget = |name: &str, v: Option<f64>, default: usize| match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e7).contains(&x) => Ok(x as usize),
+        Some(x) => Err(invalid_arg(format!(
+            "{name} must be an integer from 1 to 10^7 (each state takes about 0.2 KB), got {x}"
+        ))),
     };
+    let limit = budget("searchLimit", o.search_limit, core::MAX_STATES)?;
+    let tie_break_limit = budget("tieBreakLimit", o.tie_break_limit, core::TIE_BREAK_STATES)?;
     // Validates ids and endpoints now, on the calling thread.
     core::Problem::new(&profile.inner, &nodes, &links, endpoints).map_err(js_err)?;
     Ok(Request {
@@ -478,6 +484,7 @@ fn request(
         endpoints,
         objective,
         limit,
+        tie_break_limit,
     })
 }
 
@@ -651,7 +658,8 @@ fn packed_plan(
 }
 
 fn run(req: &Request, objective: core::Objective) -> std::result::Result<PackedPlan, CoreError> {
-    let plan = core::optimize_with_limit(&req.problem(), objective, req.limit)?;
+    let plan =
+        core::optimize_with_limits(&req.problem(), objective, req.limit, req.tie_break_limit)?;
     Ok(packed_plan(req, objective, &plan.cost, plan.tie_break_exact))
 }
 

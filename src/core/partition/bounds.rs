@@ -40,6 +40,8 @@ pub(super) struct CountBounds {
     inc: Vec<f64>,
     /// `need[(i * w + a) * s + t]`.
     need: Vec<f64>,
+    /// The speed-like weightings (the prices, then plain speed).
+    speeds: std::ops::Range<usize>,
 }
 
 /// The groups: every non-empty set of classes when there are at most 6, else each kind's
@@ -161,7 +163,14 @@ impl CountBounds {
                 need[(i * w + a) * s..(i * w + a + 1) * s].copy_from_slice(&row);
             }
         }
-        CountBounds { s, w, inc, need }
+        let speeds = groups.len()..s - 1;
+        CountBounds {
+            s,
+            w,
+            inc,
+            need,
+            speeds,
+        }
     }
 
     /// Weight of the free nodes per weighting, for `used` nodes per class out of `counts`.
@@ -184,11 +193,15 @@ impl CountBounds {
         }
     }
 
-    /// Node speed (TFLOPS) left over at state `(i, a)` beyond what any finish needs: how
-    /// much room a partial plan keeps, to try the roomiest first.
+    /// Node speed (TFLOPS, at the tightest of the speed-like weightings) left over at state
+    /// `(i, a)` beyond what any finish needs: how much room a partial plan keeps, to try
+    /// the roomiest first.
     pub(super) fn speed_margin(&self, i: usize, a: usize, free: &[f64]) -> f64 {
-        let t = (i * self.w + a) * self.s + self.s - 2;
-        free[self.s - 2] - self.need[t]
+        let row = (i * self.w + a) * self.s;
+        self.speeds
+            .clone()
+            .map(|t| free[t] - self.need[row + t])
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// Whether a plan at state `(i, a)` with `free` node weights may still finish. The

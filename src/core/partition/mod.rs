@@ -30,4 +30,6 @@ pub use model::{
     Endpoints, Layer, LayerSpec, Link, LinkModel, Node, NodeKind, Problem, Profile, RoundTrip,
     Sink, TransformerSpec,
 };
-pub use solve::{optimize, optimize_with_limit, Objective, Plan, MAX_STATES};
+pub use solve::{
+    optimize, optimize_with_limit, optimize_with_limits, Objective, Plan, MAX_STATES, TIE_BREAK_STATES,
+};

@@ -823,8 +823,18 @@ fn big_instance_is_solved() {
     let speed: f64 = nodes.iter().map(|n| n.compute_tflops * 1e9).sum();
     assert!(plan.cost.period_ms >= profile.total_flops() / speed);
     assert_eq!(evaluate(&p, &plan.placement).unwrap(), plan.cost);
+    // The latency tie-break has its own budget: cut short, the period stays optimal and
+    // the plan says so; with room it finds a latency no higher.
+    let short = optimize_with_limits(&p, Objective::Throughput, MAX_STATES, 1).unwrap();
+    assert!(!short.tie_break_exact);
+    assert_eq!(short.cost.period_ms, plan.cost.period_ms);
+    assert_eq!(evaluate(&p, &short.placement).unwrap(), short.cost);
+    let full = optimize_with_limits(&p, Objective::Throughput, MAX_STATES, MAX_STATES).unwrap();
+    assert!(full.tie_break_exact);
+    assert_eq!(full.cost.period_ms, plan.cost.period_ms);
+    assert!(full.cost.latency_ms <= plan.cost.latency_ms && plan.cost.latency_ms <= short.cost.latency_ms);
     // A budget too small for the proof stops with the bounds proven so far.
-    let e = optimize_with_limit(&p, Objective::Throughput, 1_000).unwrap_err();
+    let e = optimize_with_limit(&p, Objective::Throughput, 50).unwrap_err();
     assert_eq!(e.code, Code::SearchLimit);
     assert!(e.message.contains("pipeline period is more than"), "{e}");
 }
