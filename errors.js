@@ -117,6 +117,9 @@ function install(exportsObject, optionsParams = {}) {
           // newTarget: a subclass (`class Mine extends GradientAggregator`) gets its own prototype.
           return Reflect.construct(target, args, newTarget)
         } catch (e) {
+          if (e && e.code === undefined && /contains no `constructor`/.test(String(e.message))) {
+            throw invalidArg(`${name} has no public constructor: instances come from the package's methods (see the docs)`)
+          }
           throw remap(e, `new ${name}`)
         }
       },

@@ -328,7 +328,10 @@ export declare class NodeConfig {
 
 /** Finds the optimal placement of a model's layers on nodes (see docs/partition.md). */
 export declare class PartitionOptimizer {
-  /** `options` are defaults for every call: objective, input/output endpoints, links. */
+  /**
+   * `options` are defaults for every call: objective, input/output endpoints, links,
+   * limits. Limits and link values are checked here; node ids at each call.
+   */
   constructor(options?: PartitionOptions | undefined | null)
   /**
    * The optimal plan for the objective (default latency), under every node's memory
@@ -1318,7 +1321,7 @@ export interface PartitionPlan {
   /** Nodes that run no layer. */
   idleNodes: Array<string>
   /**
-   * False only for THROUGHPUT when the search budget (`searchLimit`) ran out while
+   * False only for THROUGHPUT when the tie-break budget (`tieBreakLimit`) ran out while
    * choosing the lowest latency among the plans with the optimal period: the period is
    * still optimal, the latency may not be the lowest such plan's. True otherwise.
    */

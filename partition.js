@@ -47,7 +47,7 @@ function snapshotNodes(nodes, where) {
   if (!Array.isArray(nodes)) {
     throw invalidArg(`${where}: nodes must be an array of NodeConfig or { nodeId, nodeType, memoryGb, computeTflops }, got ${describe(nodes)}`)
   }
-  const copy = new Array(nodes.length)
+  const copy = []
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i]
     if (n === null || typeof n !== 'object') {
@@ -59,7 +59,7 @@ function snapshotNodes(nodes, where) {
       if (v === undefined) throw invalidArg(`${where}: nodes[${i}].${k} is missing`)
       o[k] = v
     }
-    copy[i] = o
+    copy.push(o)
   }
   return copy
 }
@@ -141,6 +141,9 @@ function install(exportsObject) {
   replace(proto, 'evaluate', (native) =>
     function evaluate(profile, nodes, assignments, options) {
       const snap = snapshotNodes(nodes, 'PartitionOptimizer.evaluate')
+      if (assignments === null || typeof assignments !== 'object' || Array.isArray(assignments)) {
+        throw invalidArg(`PartitionOptimizer.evaluate: assignments must be an object { layerName: nodeId }, got ${describe(assignments)}`)
+      }
       const p = native.call(this, profile, snap, assignments, options)
       return build(p, namesOf(profile), nodesOf(snap))
     },

@@ -846,12 +846,20 @@ test('results made in a synchronous loop are freed without waiting for the event
     loop('finish', () => { agg.add('p', a); agg.add('q', b); return agg.finish()[1] }) // 1.5
     loop('globalModel', () => server.globalModel[2]) // 1
     loop('values', () => dense.values[7]) // 4
+    loop('indices', () => dense.indices[7]) // 7
+    loop('toBuffer', () => (dense.toBuffer().length > 4 * n ? 1 : 0)) // 1
+    const feedback = new FederatedClient({ nodeId: 'f', compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99 }) })
+    feedback.compress(a)
+    loop('saveState', () => (feedback.saveState().length > 4 * n ? 1 : 0)) // 1
+    const pending = new GradientAggregator({ strategy: AggregationStrategy.FEDAVG })
+    pending.add('p', a)
+    loop('partial toBuffer', () => (pending.toBuffer().length > 4 * n ? 1 : 0)) // 1
     console.log(JSON.stringify({ grown, s }))
   `
   const r = spawnSync(process.execPath, ['-e', script], { cwd: new URL('..', import.meta.url), encoding: 'utf8' })
   t.is(r.status, 0, r.stderr)
   const { grown, s } = JSON.parse(r.stdout)
-  t.is(s, 41 * (1.5 + 4 + 2 + 1.5 + 1 + 4))
+  t.is(s, 41 * (1.5 + 4 + 2 + 1.5 + 1 + 4 + 7 + 1 + 1 + 1))
   // 40 × 16 MB = 640 MB made per loop; a freed-as-you-go loop stays far below half of it.
   for (const [name, mb] of Object.entries(grown)) t.true((mb as number) < 320, `${name} grew the process by ${mb} MB`)
 })
@@ -861,15 +869,45 @@ test('results made in a synchronous loop are freed without waiting for the event
 // address-space limit, decompress() must refuse with a code and the process go on.
 test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (t) => {
   const script = `
-    const { FederatedClient, CompressionConfig, CompressionType, CompressedGradient } = require('./index.js')
+    const { FederatedClient, CompressionConfig, CompressionType, CompressedGradient, GradientAggregator } = require('./index.js')
     ${crc32c.toString()}
-    const g = new Float32Array(1000); g[2] = 3
-    const compression = new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.999, errorFeedback: false })
-    const wire = Buffer.from(new FederatedClient({ nodeId: 'x', compression }).compress(g).toBuffer())
-    wire.writeUInt32LE(2 ** 32 - 1, 12)
-    wire.writeUInt32LE(crc32c(wire.subarray(0, wire.length - 4)), wire.length - 4)
-    const big = CompressedGradient.fromBuffer(wire)
-    try { big.decompress(); console.log('allocated') } catch (e) { console.log(e.code) }
+    const reseal = (b) => { b.writeUInt32LE(crc32c(b.subarray(0, b.length - 4)), b.length - 4); return b }
+    const compression = new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99, errorFeedback: false })
+    const client = new FederatedClient({ nodeId: 'x', compression })
+    // Well-formed top-k messages of one entry whose declared length is 2^32 − 1.
+    const forged = [1, 2, 3, 4, 5].map((v) => {
+      const g = new Float32Array(100); g[v] = v
+      const b = Buffer.from(client.compress(g).toBuffer())
+      b.writeUInt32LE(2 ** 32 - 1, 12)
+      return reseal(b)
+    })
+    const codes = {}
+    const run = (name, f) => { try { f(); codes[name] = 'no error' } catch (e) { codes[name] = e.code } }
+    run('decompress', () => CompressedGradient.fromBuffer(forged[0]).decompress())
+    run('fedavg aggregate', () => new GradientAggregator().aggregate(forged))
+    run('fedavg add', () => new GradientAggregator().add('a', forged[0]))
+    run('median aggregate', () => new GradientAggregator({ strategy: 'median' }).aggregate(forged))
+    run('krum finish', () => { const a = new GradientAggregator({ strategy: 'krum' }); forged.forEach((b, i) => a.add('s' + i, b)); a.finish() })
+    run('modelSize add', () => new GradientAggregator({ modelSize: 100 }).add('a', forged[0]))
+    // A partial round from another process, its length patched the same way.
+    const leader = new GradientAggregator({ strategy: 'median' })
+    for (let j = 0; j < 5; j++) { const g = new Float32Array(100); g[j] = j + 1; leader.add('sat' + j, client.compress(g)) }
+    const partial = Buffer.from(leader.toBuffer()); partial.writeBigUInt64LE(2n ** 32n - 1n, 16); reseal(partial)
+    run('merged finish', () => { const g = new GradientAggregator({ strategy: 'median' }); g.merge(partial); g.finish() })
+    // 1-bit quantized values expand 32× on decoding: 100 MB declaring 800,000,000 values.
+    const N = 800_000_000, scales = Math.ceil(N / 1024), V = scales * 4 + N / 8
+    const q = Buffer.alloc(36 + V)
+    q.write('RSGD', 0, 'latin1'); q[4] = 1; q[5] = 3; q[6] = 2; q[7] = 1
+    q.writeUInt32LE(N, 12); q.writeUInt32LE(N, 16); q.writeUInt32LE(V, 28)
+    for (let i = 0; i < scales; i++) q.writeFloatLE(1, 32 + 4 * i)
+    q.fill(0x55, 32 + 4 * scales, 32 + V)
+    reseal(q)
+    run('quantized fromBuffer', () => CompressedGradient.fromBuffer(q))
+    run('quantized modelSize add', () => new GradientAggregator({ modelSize: 1000 }).add('a', q))
+    new GradientAggregator({ strategy: 'median' }).aggregateAsync(forged).then(
+      () => { codes['median aggregateAsync'] = 'no error' },
+      (e) => { codes['median aggregateAsync'] = e.code },
+    ).then(() => console.log(JSON.stringify(codes)))
   `
   // 3 GB of address space: enough for Node, not for 16 GB of result.
   const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
@@ -877,5 +915,16 @@ test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (
     encoding: 'utf8',
   })
   t.is(r.status, 0, r.stderr)
-  t.is(r.stdout.trim(), 'ERR_OUT_OF_MEMORY')
+  t.deepEqual(JSON.parse(r.stdout), {
+    decompress: 'ERR_OUT_OF_MEMORY',
+    'fedavg aggregate': 'ERR_OUT_OF_MEMORY',
+    'fedavg add': 'ERR_OUT_OF_MEMORY',
+    'median aggregate': 'ERR_OUT_OF_MEMORY',
+    'krum finish': 'ERR_OUT_OF_MEMORY',
+    'modelSize add': 'ERR_LENGTH_MISMATCH',
+    'merged finish': 'ERR_OUT_OF_MEMORY',
+    'quantized fromBuffer': 'ERR_OUT_OF_MEMORY',
+    'quantized modelSize add': 'ERR_LENGTH_MISMATCH',
+    'median aggregateAsync': 'ERR_OUT_OF_MEMORY',
+  })
 })

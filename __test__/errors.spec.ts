@@ -59,6 +59,12 @@ test('exported classes can be subclassed', (t) => {
   t.deepEqual(Array.from(agg.aggregate([Float32Array.of(1), Float32Array.of(3), Float32Array.of(100)])), [3])
   // The subclass constructor's bad input keeps its code.
   t.is(code(() => new Labelled({ strategy: 'bogus' as any }))[0], 'ERR_INVALID_ARG')
+  // A class without a public constructor says so, with a code, subclassed or not.
+  const [c1, m1] = code(() => new (d.CompressedGradient as any)())
+  t.is(c1, 'ERR_INVALID_ARG')
+  t.regex(m1 as string, /CompressedGradient has no public constructor/)
+  class Sub extends (d.CompressedGradient as any) {}
+  t.is(code(() => new Sub())[0], 'ERR_INVALID_ARG')
 })
 
 test('magnitudes that would overflow a total are refused, not turned into Infinity or NaN', (t) => {

@@ -332,7 +332,16 @@ test('tieBreakLimit: a cut-short latency tie-break keeps the optimal period and 
     const e = t.throws<NodeJS.ErrnoException>(() => opt.optimize(profile, nodes, { tieBreakLimit: bad }))!
     t.is(e.code, 'ERR_INVALID_ARG')
     t.regex(e.message, /tieBreakLimit/)
+    // Defaults given to the constructor are checked there, not at every later call.
+    const c = t.throws<NodeJS.ErrnoException>(() => new PartitionOptimizer({ tieBreakLimit: bad }))!
+    t.is(c.code, 'ERR_INVALID_ARG')
+    t.regex(c.message, /tieBreakLimit/)
   }
+  t.is(t.throws<NodeJS.ErrnoException>(() => new PartitionOptimizer({ links: [{ from: 'ground', to: 'satellite', bandwidthMbps: -1, latencyMs: 1 }] }))!.code, 'ERR_INVALID_ARG')
+  // evaluate names its assignments argument.
+  const e = t.throws<NodeJS.ErrnoException>(() => opt.evaluate(profile, nodes, null as any))!
+  t.is(e.code, 'ERR_INVALID_ARG')
+  t.regex(e.message, /assignments must be an object/)
 })
 
 // Plans are built in JavaScript from packed numbers (partition.js); this pins the object to

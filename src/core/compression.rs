@@ -376,7 +376,7 @@ fn compress_values_with(
         }
         ValueEncoding::Quantized { bits } => {
             let q = quantize(&raw, bits, cfg.seed, round as u64);
-            let decoded = dequantize(&q, raw.len());
+            let decoded = dequantize(&q, raw.len())?;
             (decoded, Some(q))
         }
     };
@@ -797,16 +797,17 @@ fn quantize_one(v: f32, s: f32, bits: u8, rng: &mut Rng) -> u16 {
 }
 
 /// Decodes `count` values of a quantized payload.
-pub fn dequantize(q: &QuantizedBlock, count: usize) -> Vec<f32> {
+pub fn dequantize(q: &QuantizedBlock, count: usize) -> Result<Vec<f32>> {
     let bits = q.bits;
     let mut reader = BitReader::new(&q.packed);
-    let mut out = Vec::with_capacity(count);
+    // 1-bit codes expand 32×: a valid message of 100 MB holds 800 million values.
+    let mut out = crate::core::alloc::with_capacity(count, "the quantized values")?;
     for i in 0..count {
         let s = q.scales[i / QUANT_BLOCK];
         let c = reader.get(bits);
         out.push(dequantize_one(c, s, bits));
     }
-    out
+    Ok(out)
 }
 
 #[inline]
@@ -1036,7 +1037,7 @@ mod tests {
             let mut mean = vec![0.0f64; x.len()];
             for r in 0..draws {
                 let q = quantize(&x, bits, 99, r);
-                for (m, v) in mean.iter_mut().zip(dequantize(&q, x.len())) {
+                for (m, v) in mean.iter_mut().zip(dequantize(&q, x.len()).unwrap()) {
                     *m += v as f64 / draws as f64;
                 }
             }
@@ -1054,11 +1055,11 @@ mod tests {
     #[test]
     fn quantization_of_zeros_and_subnormals() {
         let q = quantize(&vec![0.0; 1024], 8, 1, 0);
-        assert!(dequantize(&q, 1024).iter().all(|&v| v == 0.0));
+        assert!(dequantize(&q, 1024).unwrap().iter().all(|&v| v == 0.0));
         let q = quantize(&[-0.0, 0.0], 4, 1, 0);
-        assert_eq!(dequantize(&q, 2), vec![0.0, 0.0]);
+        assert_eq!(dequantize(&q, 2).unwrap(), vec![0.0, 0.0]);
         let q = quantize(&[1e-45, -1e-45], 8, 1, 0);
-        let d = dequantize(&q, 2);
+        let d = dequantize(&q, 2).unwrap();
         assert!(d.iter().all(|v| v.is_finite()));
         // 8 bits: |x| = s exactly maps to level 127 exactly.
         assert_eq!(d, vec![1e-45, -1e-45]);

@@ -1,6 +1,7 @@
 //! The pure-Rust core: every algorithm of the package, with no napi import, tested
 //! with `cargo test`.
 
+pub mod alloc;
 pub mod error;
 pub mod geo;
 

@@ -241,6 +241,12 @@ fn check_frame<'a>(buf: &'a [u8], magic: &[u8; 4], what: &str, min: usize) -> Re
 
 /// Parses and fully validates a gradient message (`ERR_CORRUPT_DATA` on any defect).
 pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
+    decode_expecting(buf, None)
+}
+
+/// [`decode`], refusing with `ERR_LENGTH_MISMATCH` a message whose declared length is not
+/// `expected.0` (`expected.1` says what fixes it) before anything of its size is allocated.
+pub fn decode_expecting(buf: &[u8], expected: Option<(usize, &str)>) -> Result<CompressedGradient> {
     let body = check_frame(buf, MAGIC, "compressed gradient", HEADER + 4 + 4)?;
     let mut r = Reader {
         buf: body,
@@ -266,6 +272,14 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
         ));
     }
     let n = r.u32("length")? as usize;
+    if let Some((e, by)) = expected {
+        if n != e {
+            return Err(Error::new(
+                crate::core::error::Code::LengthMismatch,
+                format!("compressed gradient of length {n}, but {by} is {e}"),
+            ));
+        }
+    }
     let k = r.u32("count")? as usize;
     let round = r.u32("round")?;
     let encoding = match (enc, bits) {
@@ -381,7 +395,7 @@ pub fn decode(buf: &[u8]) -> Result<CompressedGradient> {
                 scales,
                 packed: vb[4 * ns..].to_vec(),
             };
-            (dequantize(&q, k), Some(q))
+            (dequantize(&q, k)?, Some(q))
         }
     };
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
@@ -471,7 +485,8 @@ fn decode_bitmap(ib: &[u8], n: usize, k: usize) -> Result<Vec<u32>> {
             "compressed gradient: bitmap holds {count} positions, header says {k}"
         )));
     }
-    let mut out = Vec::with_capacity(k);
+    // Up to 32 bytes of indices per bitmap byte: fallible.
+    let mut out = crate::core::alloc::with_capacity(k, "the indices")?;
     for (j, &b) in ib.iter().enumerate() {
         let mut m = b;
         while m != 0 {

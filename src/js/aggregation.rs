@@ -10,7 +10,9 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::arrays::{engine_f32_copy, new_engine_f32, read_bytes, read_f32, F32Input};
+use super::arrays::{
+    engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, F32Input,
+};
 use super::compression::CompressedGradient;
 use super::task::guard;
 use super::{invalid_arg, js_err};
@@ -301,8 +303,17 @@ fn is_byte_view(env: &Env, value: &Unknown) -> bool {
     s == sys::Status::napi_ok && kind == sys::TypedarrayType::uint8_array
 }
 
+/// The length inputs must have when the aggregator fixes it already, and what fixes it
+/// (checked in a wire buffer's header before it is decoded).
+type Expected = Option<(usize, &'static str)>;
+
 /// Reads one gradient: `Float32Array | number[] | CompressedGradient | Uint8Array` (wire encoding).
-fn read_grad<'a>(env: &Env, value: Unknown<'a>, what: &str) -> napi::Result<Held<'a>, String> {
+fn read_grad<'a>(
+    env: &Env,
+    value: Unknown<'a>,
+    what: &str,
+    expected: Expected,
+) -> napi::Result<Held<'a>, String> {
     if value
         .get_type()
         .map_err(|e| invalid_arg(e.reason.clone()))?
@@ -316,7 +327,7 @@ fn read_grad<'a>(env: &Env, value: Unknown<'a>, what: &str) -> napi::Result<Held
     }
     if is_byte_view(env, &value) {
         let bytes = read_bytes(env, &value, what)?;
-        let c = wire::decode(bytes)
+        let c = wire::decode_expecting(bytes, expected)
             .map_err(|e| js_err(CoreError::new(e.code, format!("{what}: {}", e.message))))?;
         return Ok(Held::Decoded(c));
     }
@@ -331,7 +342,11 @@ fn read_grad<'a>(env: &Env, value: Unknown<'a>, what: &str) -> napi::Result<Held
     })
 }
 
-fn read_grads<'a>(env: &Env, grads: Unknown<'a>) -> napi::Result<Vec<Held<'a>>, String> {
+fn read_grads<'a>(
+    env: &Env,
+    grads: Unknown<'a>,
+    expected: Expected,
+) -> napi::Result<Vec<Held<'a>>, String> {
     let mut is_array = false;
     unsafe { sys::napi_is_array(env.raw(), grads.raw(), &mut is_array) };
     if !is_array {
@@ -352,7 +367,7 @@ fn read_grads<'a>(env: &Env, grads: Unknown<'a>) -> napi::Result<Vec<Held<'a>>, 
             .get(i)
             .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
         let v = v.ok_or_else(|| invalid_arg(format!("{what} is missing")))?;
-        out.push(read_grad(env, v, &what)?);
+        out.push(read_grad(env, v, &what, expected)?);
     }
     Ok(out)
 }
@@ -455,7 +470,8 @@ fn spawn<O: AggregateOutput>(
     grads: Unknown,
     run: impl FnOnce(&mut Aggregator, &[Update]) -> std::result::Result<O, CoreError> + Send + 'static,
 ) -> napi::Result<AsyncTask<AggregateTask<O>>, String> {
-    let owned: Vec<OwnedHeld> = read_grads(env, grads)?
+    let expected = agg.lock()?.model_length();
+    let owned: Vec<OwnedHeld> = read_grads(env, grads, expected)?
         .into_iter()
         .map(Held::into_owned)
         .collect();
@@ -634,7 +650,7 @@ impl GradientAggregator {
         options: Option<Unknown>,
     ) -> napi::Result<Float32Array, String> {
         let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
-        let held = read_grads(&env, grads)?;
+        let held = read_grads(&env, grads, self.lock()?.model_length())?;
         let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
         let (w, s, out) = aggregate_options(options);
         let mut st = self.lock()?;
@@ -660,7 +676,9 @@ impl GradientAggregator {
             // Robust strategies and server optimisers compute into a Vec: copied into an
             // engine-owned array so the GC can free it in a synchronous loop.
             None => {
-                let v = st.aggregate(&ups, w.as_deref(), s.as_deref()).map_err(js_err)?;
+                let v = st
+                    .aggregate(&ups, w.as_deref(), s.as_deref())
+                    .map_err(js_err)?;
                 engine_f32_copy(&env, &v, "aggregate")
             }
         }
@@ -718,7 +736,7 @@ impl GradientAggregator {
             Some(o) => (o.weights, o.staleness, o.out),
             None => (None, None, None),
         };
-        let held = read_grads(&env, grads)?;
+        let held = read_grads(&env, grads, self.lock()?.model_length())?;
         let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
         let out = match out {
             Some(v) if !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
@@ -819,7 +837,7 @@ impl GradientAggregator {
         options: Option<AggregatorAddOptions>,
     ) -> napi::Result<(), String> {
         let env = *env;
-        let held = read_grad(&env, grad, "grad")?;
+        let held = read_grad(&env, grad, "grad", self.lock()?.add_length())?;
         let o = options.unwrap_or(AggregatorAddOptions {
             weight: None,
             samples: None,
@@ -894,9 +912,9 @@ impl GradientAggregator {
     /// aggregator. The pending round is kept here (so a failed transfer can be retried): call
     /// `clear()` once it is delivered. A receiver rejects node ids it already holds.
     #[napi(catch_unwind)]
-    pub fn to_buffer(&self) -> napi::Result<Buffer, String> {
+    pub fn to_buffer<'a>(&self, env: &'a Env) -> napi::Result<BufferSlice<'a>, String> {
         let st = self.lock()?;
-        Ok(partial::encode(&st).into())
+        engine_buffer(env, &partial::encode(&st), "toBuffer()")
     }
 
     /// Adds a partial round from another aggregator's `toBuffer()`. Same strategy and

@@ -222,7 +222,7 @@ pub fn read_bytes<'a>(
 /// memory", not an exception), so the allocator is asked first: a reservation that fails
 /// here (an address-space limit, a forged length of billions of values) becomes a coded
 /// error. It only reserves address space: untouched pages cost nothing and are returned at once.
-fn ensure_allocatable(bytes: usize, what: &str) -> napi::Result<(), String> {
+pub fn ensure_allocatable(bytes: usize, what: &str) -> napi::Result<(), String> {
     let mut probe: Vec<u8> = Vec::new();
     if bytes > MAX_TYPED_BYTES || probe.try_reserve_exact(bytes).is_err() {
         return Err(js_err(CoreError::new(
@@ -279,6 +279,26 @@ pub fn engine_f32_copy(env: &Env, data: &[f32], what: &str) -> napi::Result<Floa
     let slice: &mut [f32] = unsafe { out.as_mut() };
     slice.copy_from_slice(data);
     Ok(out)
+}
+
+/// A new engine-owned `Buffer` holding a copy of `data` (see `new_engine_f32` for why).
+pub fn engine_buffer<'a>(
+    env: &'a Env,
+    data: &[u8],
+    what: &str,
+) -> napi::Result<BufferSlice<'a>, String> {
+    ensure_allocatable(data.len(), what)?;
+    BufferSlice::copy_from(env, data).map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))
+}
+
+/// A new engine-owned `Uint32Array` holding a copy of `data` (see `new_engine_f32` for why).
+pub fn engine_u32<'a>(
+    env: &'a Env,
+    data: &[u32],
+    what: &str,
+) -> napi::Result<Uint32ArraySlice<'a>, String> {
+    ensure_allocatable(std::mem::size_of_val(data), what)?;
+    Uint32ArraySlice::copy_from(env, data).map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))
 }
 
 /// A new engine-owned `Float64Array` holding a copy of `data` (small results: one copy is

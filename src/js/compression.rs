@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, TryLockError};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use super::arrays::{engine_f32_copy, new_engine_f32, read_bytes, read_f32};
+use super::arrays::{
+    engine_buffer, engine_f32_copy, engine_u32, new_engine_f32, read_bytes, read_f32,
+};
 use super::task::CoreTask;
 use super::{invalid_arg, js_err};
 use crate::core::compression as core;
@@ -248,12 +250,13 @@ pub struct CompressedGradient {
 #[napi]
 impl CompressedGradient {
     /// Kept positions, ascending (a new `Uint32Array`; for dense types, every position).
-    #[napi(getter)]
-    pub fn indices(&self) -> Uint32Array {
+    #[napi(getter, catch_unwind)]
+    pub fn indices<'a>(&self, env: &'a Env) -> napi::Result<Uint32ArraySlice<'a>, String> {
         if self.inner.dense {
-            Uint32Array::new((0..self.inner.length as u32).collect())
+            let all: Vec<u32> = (0..self.inner.length as u32).collect();
+            engine_u32(env, &all, "indices")
         } else {
-            Uint32Array::new(self.inner.indices.clone())
+            engine_u32(env, &self.inner.indices, "indices")
         }
     }
     /// The values as the receiver decodes them (a new `Float32Array`).
@@ -299,8 +302,8 @@ impl CompressedGradient {
 
     /// The wire encoding: versioned, CRC32C-checked (see the README's wire-format section).
     #[napi(catch_unwind)]
-    pub fn to_buffer(&self) -> Buffer {
-        wire::encode(&self.inner).into()
+    pub fn to_buffer<'a>(&self, env: &'a Env) -> napi::Result<BufferSlice<'a>, String> {
+        engine_buffer(env, &wire::encode(&self.inner), "toBuffer()")
     }
 
     /// Parses a wire encoding; any truncation, alteration or forgery is `ERR_CORRUPT_DATA`.
@@ -560,9 +563,9 @@ impl FederatedClient {
     /// The whole state (id, configuration, round, counters, residual) as a CRC32C-checked
     /// Buffer, so a satellite that reboots between passes loses nothing.
     #[napi(catch_unwind)]
-    pub fn save_state(&self) -> napi::Result<Buffer, String> {
+    pub fn save_state<'a>(&self, env: &'a Env) -> napi::Result<BufferSlice<'a>, String> {
         let st = self.lock()?;
-        Ok(wire::encode_state(&self.node_id, &st).into())
+        engine_buffer(env, &wire::encode_state(&self.node_id, &st), "saveState()")
     }
 
     /// Rebuilds a client from `saveState()`; a damaged buffer is `ERR_CORRUPT_DATA`.

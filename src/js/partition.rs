@@ -424,11 +424,41 @@ fn find_node(nodes: &[core::Node], id: &str, what: &str) -> JsResult<usize> {
     })
 }
 
+/// `searchLimit` and `tieBreakLimit`, checked (defaults when absent).
+fn limits(o: &PartitionOptions) -> JsResult<(usize, usize)> {
+    let budget = |name: &str, v: Option<f64>, default: usize| match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e7).contains(&x) => Ok(x as usize),
+        Some(x) => Err(invalid_arg(format!(
+            "{name} must be an integer from 1 to 10^7 (each state takes about 0.2 KB), got {x}"
+        ))),
+    };
+    Ok((
+        budget("searchLimit", o.search_limit, core::MAX_STATES)?,
+        budget("tieBreakLimit", o.tie_break_limit, core::TIE_BREAK_STATES)?,
+    ))
+}
+
+/// What of the constructor's defaults can be checked without the nodes: the limits and
+/// the link values (node ids are checked against each call's nodes).
+fn check_defaults(o: &PartitionOptions) -> JsResult<()> {
+    limits(o)?;
+    for (i, l) in o.links.iter().flatten().enumerate() {
+        core::Link::new(l.bandwidth_mbps, l.latency_ms, &format!("links[{i}]")).map_err(js_err)?;
+    }
+    for (i, l) in o.node_links.iter().flatten().enumerate() {
+        core::Link::new(l.bandwidth_mbps, l.latency_ms, &format!("nodeLinks[{i}]"))
+            .map_err(js_err)?;
+    }
+    Ok(())
+}
+
 fn request(
     profile: &ModelProfile,
     nodes: Vec<NodeConfigOptions>,
     o: PartitionOptions,
 ) -> JsResult<Request> {
+    let (limit, tie_break_limit) = limits(&o)?;
     let nodes: Vec<core::Node> = nodes.into_iter().map(node_from).collect::<JsResult<_>>()?;
     if nodes.is_empty() {
         return Err(invalid_arg("nodes must hold at least one node"));
@@ -466,15 +496,6 @@ fn request(
         .objective
         .map(Into::into)
         .unwrap_or(core::Objective::Latency);
-    let budget = |name: &str, v: Option<f64>, default: usize| match v {
-        None => Ok(default),
-        Some(x) if x.is_finite() && x.fract() == 0.0 && (1.0..=1e7).contains(&x) => Ok(x as usize),
-        Some(x) => Err(invalid_arg(format!(
-            "{name} must be an integer from 1 to 10^7 (each state takes about 0.2 KB), got {x}"
-        ))),
-    };
-    let limit = budget("searchLimit", o.search_limit, core::MAX_STATES)?;
-    let tie_break_limit = budget("tieBreakLimit", o.tie_break_limit, core::TIE_BREAK_STATES)?;
     // Validates ids and endpoints now, on the calling thread.
     core::Problem::new(&profile.inner, &nodes, &links, endpoints).map_err(js_err)?;
     Ok(Request {
@@ -561,7 +582,7 @@ pub struct PartitionPlan {
     pub input_node: String,
     /// Nodes that run no layer.
     pub idle_nodes: Vec<String>,
-    /// False only for THROUGHPUT when the search budget (`searchLimit`) ran out while
+    /// False only for THROUGHPUT when the tie-break budget (`tieBreakLimit`) ran out while
     /// choosing the lowest latency among the plans with the optimal period: the period is
     /// still optimal, the latency may not be the lowest such plan's. True otherwise.
     pub tie_break_exact: bool,
@@ -660,7 +681,12 @@ fn packed_plan(
 fn run(req: &Request, objective: core::Objective) -> std::result::Result<PackedPlan, CoreError> {
     let plan =
         core::optimize_with_limits(&req.problem(), objective, req.limit, req.tie_break_limit)?;
-    Ok(packed_plan(req, objective, &plan.cost, plan.tie_break_exact))
+    Ok(packed_plan(
+        req,
+        objective,
+        &plan.cost,
+        plan.tie_break_exact,
+    ))
 }
 
 /// Finds the optimal placement of a model's layers on nodes (see docs/partition.md).
@@ -671,12 +697,13 @@ pub struct PartitionOptimizer {
 
 #[napi]
 impl PartitionOptimizer {
-    /// `options` are defaults for every call: objective, input/output endpoints, links.
+    /// `options` are defaults for every call: objective, input/output endpoints, links,
+    /// limits. Limits and link values are checked here; node ids at each call.
     #[napi(constructor, catch_unwind)]
     pub fn new(options: Option<PartitionOptions>) -> napi::Result<Self, String> {
-        Ok(PartitionOptimizer {
-            options: options.unwrap_or_default(),
-        })
+        let options = options.unwrap_or_default();
+        check_defaults(&options)?;
+        Ok(PartitionOptimizer { options })
     }
 
     /// The optimal plan for the objective (default latency), under every node's memory

@@ -10,20 +10,23 @@ use rayon::prelude::*;
 
 use super::input::Update;
 use super::CHUNK;
+use crate::core::error::Result;
 
 /// A zeroed output of `n` floats. (Transparent huge pages were tried for fresh outputs
 /// and dropped: on a 2-core VM their faults took 3 to 140 ms per 40 MB depending on how
 /// fragmented memory was, against a steady 12–17 ms for ordinary pages.)
-pub fn zeroed(n: usize) -> Vec<f32> {
-    vec![0.0f32; n]
+/// `ERR_OUT_OF_MEMORY` when the process cannot hold it (the length may come from a
+/// forged message).
+pub fn zeroed(n: usize) -> Result<Vec<f32>> {
+    crate::core::alloc::zeroed(n, "the aggregate")
 }
 
 /// `Σ wᵢ · updatesᵢ` as a new vector of length `n`; false in `.1` when a value of the
 /// result is NaN or ±Inf.
-pub fn weighted_sum(updates: &[Update], weights: &[f32], n: usize) -> (Vec<f32>, bool) {
-    let mut out = zeroed(n);
+pub fn weighted_sum(updates: &[Update], weights: &[f32], n: usize) -> Result<(Vec<f32>, bool)> {
+    let mut out = zeroed(n)?;
     let ok = accumulate(&mut out, updates, weights);
-    (out, ok)
+    Ok((out, ok))
 }
 
 #[inline]

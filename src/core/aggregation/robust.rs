@@ -2,6 +2,7 @@
 //! Multi-Krum (Blanchard et al., NeurIPS 2017). Every update is read chunk by chunk into
 //! a small transposed buffer; sparse updates are expanded one chunk at a time only.
 
+use crate::core::error::Result;
 use rayon::prelude::*;
 
 use super::input::Update;
@@ -99,10 +100,10 @@ fn coordinatewise(
     scales: &[f32],
     n: usize,
     f: impl Fn(&[f32], usize, usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
+) -> Result<Vec<f32>> {
     let m = updates.len();
     let net = sorting_network(m);
-    let mut out = super::linear::zeroed(n);
+    let mut out = super::linear::zeroed(n)?;
     out.par_chunks_mut(BLOCK).enumerate().for_each_init(
         || (vec![0.0f32; m * BLOCK], vec![0.0f32; m]),
         |(buf, col), (bi, o)| {
@@ -113,11 +114,11 @@ fn coordinatewise(
             f(b, m, len, o);
         },
     );
-    out
+    Ok(out)
 }
 
 /// Coordinate-wise median; for an even count, the mean of the two middle values.
-pub fn median(updates: &[Update], scales: &[f32], n: usize) -> Vec<f32> {
+pub fn median(updates: &[Update], scales: &[f32], n: usize) -> Result<Vec<f32>> {
     coordinatewise(updates, scales, n, |b, m, len, o| {
         if m % 2 == 1 {
             o.copy_from_slice(&b[(m / 2) * len..(m / 2 + 1) * len]);
@@ -139,7 +140,7 @@ pub fn trim_count(m: usize, beta: f64) -> usize {
 }
 
 /// Coordinate-wise mean of the values left after dropping the ⌊β·m⌋ lowest and highest.
-pub fn trimmed_mean(updates: &[Update], scales: &[f32], n: usize, beta: f64) -> Vec<f32> {
+pub fn trimmed_mean(updates: &[Update], scales: &[f32], n: usize, beta: f64) -> Result<Vec<f32>> {
     let k = trim_count(updates.len(), beta);
     coordinatewise(updates, scales, n, move |b, m, len, o| {
         let kept = m - 2 * k;

@@ -54,10 +54,11 @@ impl ServerState {
             ));
         }
         if self.m.len() != n {
-            self.m = vec![0.0; n];
+            let m = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
             if cfg.strategy != Strategy::FedAvgM {
-                self.v = vec![0.0; n];
+                self.v = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
             }
+            self.m = m;
         }
         let (lr, mu, b1, b2, tau) = (
             cfg.server_lr as f32,
@@ -78,7 +79,7 @@ impl ServerState {
                 ),
             ));
         }
-        let mut step = vec![0.0f32; n];
+        let mut step = crate::core::alloc::zeroed(n, "the server step")?;
         let strategy = cfg.strategy;
         let v_all: &mut [f32] = if strategy == Strategy::FedAvgM {
             &mut []

@@ -319,11 +319,26 @@ impl Aggregator {
     }
 
     fn model_len(&self) -> Option<usize> {
-        self.server
-            .model
-            .as_ref()
-            .map(|m| m.len())
-            .or(self.config.model_size)
+        self.model_length().map(|(n, _)| n)
+    }
+
+    /// The length every update of a one-shot round must have when it is fixed already,
+    /// and what fixes it (the global model, or `modelSize`).
+    pub fn model_length(&self) -> Option<(usize, &'static str)> {
+        match (&self.server.model, self.config.model_size) {
+            (Some(m), _) => Some((m.len(), "the global model's length")),
+            (None, Some(n)) => Some((n, "modelSize")),
+            (None, None) => None,
+        }
+    }
+
+    /// The length an `add`ed update must have when it is fixed already, and what fixes it
+    /// (the pending round, the global model, or `modelSize`).
+    pub fn add_length(&self) -> Option<(usize, &'static str)> {
+        match self.pending.length {
+            Some(n) => Some((n, "the length of this round's updates")),
+            None => self.model_length(),
+        }
     }
 
     /// wᵢ before staleness: weight × samples (weight alone for WEIGHTED_AVG).
@@ -381,7 +396,7 @@ impl Aggregator {
                     Vec::new()
                 }
                 _ => {
-                    let (mean, finite) = linear::weighted_sum(updates, &w, n);
+                    let (mean, finite) = linear::weighted_sum(updates, &w, n)?;
                     if !finite {
                         return Err(non_finite_culprit(updates, || {
                             mean.iter().position(|x| !x.is_finite()).unwrap_or(0)
@@ -530,11 +545,11 @@ impl Aggregator {
                 ));
             }
         }
-        if let Some(ml) = self.model_len() {
+        if let Some((ml, by)) = self.model_length() {
             if ml != n {
                 return Err(Error::new(
                     Code::LengthMismatch,
-                    format!("grads have length {n} but the global model has length {ml}"),
+                    format!("grads have length {n} but {by} is {ml}"),
                 ));
             }
         }
@@ -613,7 +628,12 @@ impl Aggregator {
             if o.len() != n {
                 return Err(Error::new(
                     Code::LengthMismatch,
-                    format!("out has length {} but grads have length {n}", o.len()),
+                    if o.is_empty() {
+                        // N-API reads a view of a transferred (detached) buffer as empty.
+                        format!("out has length 0 but grads have length {n} (a Float32Array whose buffer was transferred also reads as empty)")
+                    } else {
+                        format!("out has length {} but grads have length {n}", o.len())
+                    },
                 ));
             }
             let (a, b) = (o.as_ptr() as usize, o.as_ptr() as usize + 4 * n);
@@ -738,9 +758,9 @@ impl Aggregator {
         self.last.noise_std = 0.0;
         self.last.selected.clear();
         Ok(match self.config.strategy {
-            Strategy::Median => robust::median(updates, scales, n),
+            Strategy::Median => robust::median(updates, scales, n)?,
             Strategy::TrimmedMean => {
-                robust::trimmed_mean(updates, scales, n, self.config.trim_fraction)
+                robust::trimmed_mean(updates, scales, n, self.config.trim_fraction)?
             }
             _ => {
                 let f = self.config.faulty;
@@ -765,7 +785,7 @@ impl Aggregator {
                 let sel = robust::select_lowest(&scores, count);
                 self.last.selected = sel.iter().map(|&i| i as u32).collect();
                 if self.config.strategy == Strategy::Krum {
-                    let mut out = vec![0.0f32; n];
+                    let mut out = linear::zeroed(n)?;
                     let i = sel[0];
                     updates[i].add_into(&mut out, scales[i]);
                     out
@@ -779,7 +799,7 @@ impl Aggregator {
                         .iter()
                         .map(|&i| (weights[i] / total) as f32 * scales[i])
                         .collect();
-                    let (out, finite) = linear::weighted_sum(&us, &w, n);
+                    let (out, finite) = linear::weighted_sum(&us, &w, n)?;
                     if !finite {
                         return Err(non_finite_culprit(&us, || {
                             out.iter().position(|x| !x.is_finite()).unwrap_or(0)
@@ -810,12 +830,11 @@ impl Aggregator {
                 "the update of node {node:?} is empty (length 0)"
             )));
         }
-        let expected = self.pending.length.or(self.model_len());
-        if let Some(e) = expected {
+        if let Some((e, by)) = self.add_length() {
             if e != n {
                 return Err(Error::new(
                     Code::LengthMismatch,
-                    format!("the update of node {node:?} has length {n} but this round's updates (or the global model) have length {e}"),
+                    format!("the update of node {node:?} has length {n} but {by} is {e}"),
                 ));
             }
         }
@@ -838,13 +857,16 @@ impl Aggregator {
             } else {
                 0
             };
-            let b = self.pending.buckets.entry(key).or_insert_with(|| Bucket {
-                sum: vec![0.0; n],
-                weight: 0.0,
-                max_weight: 0.0,
-                samples: 0.0,
-                count: 0,
-            });
+            let b = match self.pending.buckets.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(Bucket {
+                    sum: linear::zeroed(n)?,
+                    weight: 0.0,
+                    max_weight: 0.0,
+                    samples: 0.0,
+                    count: 0,
+                }),
+            };
             u.add_into(&mut b.sum, (w as f32) * scale);
             b.weight += w;
             b.max_weight = b.max_weight.max(w);
@@ -966,7 +988,7 @@ impl Aggregator {
                 let bs: Vec<&Bucket> = buckets.values().collect();
                 let us: Vec<Update> = bs.iter().map(|b| Update::Dense(&b.sum)).collect();
                 let w: Vec<f32> = factors.iter().map(|s| (s / total) as f32).collect();
-                linear::weighted_sum(&us, &w, n).0
+                linear::weighted_sum(&us, &w, n)?.0
             };
             if let Err(e) = crate::core::error::check_finite("aggregate", &mean) {
                 // Only reachable with values near f32::MAX; the round cannot be kept consistent.

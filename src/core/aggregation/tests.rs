@@ -642,7 +642,7 @@ fn sparse_sum_equals_brute_force_and_dense_kernel_bit_for_bit() {
         assert_eq!(bits(&got.values), bits(&vals), "trial {trial}, n {n}");
         // The dense kernel gives the same bits at every position (zeros elsewhere).
         let ups: Vec<Update> = gs.iter().map(Update::Compressed).collect();
-        let (dense, _) = linear::weighted_sum(&ups, &w, n);
+        let (dense, _) = linear::weighted_sum(&ups, &w, n).unwrap();
         let mut densified = vec![0.0f32; n];
         for (&i, &v) in got.indices.iter().zip(&got.values) {
             densified[i as usize] = v;

@@ -31,5 +31,6 @@ pub use model::{
     Sink, TransformerSpec,
 };
 pub use solve::{
-    optimize, optimize_with_limit, optimize_with_limits, Objective, Plan, MAX_STATES, TIE_BREAK_STATES,
+    optimize, optimize_with_limit, optimize_with_limits, Objective, Plan, MAX_STATES,
+    TIE_BREAK_STATES,
 };

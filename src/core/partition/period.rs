@@ -263,9 +263,11 @@ pub(super) fn min_period(ctx: &Ctx, limit: usize) -> Result<(ClassStages, usize)
     }
     let mut best = match found {
         Some(st) => st,
-        None => match probe(ctx, f64::INFINITY, limit, &mut expanded)
-            .map_err(reword(lo, strict, f64::INFINITY))?
-        {
+        None => match probe(ctx, f64::INFINITY, limit, &mut expanded).map_err(reword(
+            lo,
+            strict,
+            f64::INFINITY,
+        ))? {
             Probe::Found(st) => st,
             Probe::Impossible(furthest) => return Err(infeasible(ctx, furthest, true)),
         },

@@ -778,7 +778,13 @@ pub fn optimize_with_limits(
             let period = period_of(&ctx, &st);
             // The tie-break is a second search; when it runs out of budget the period is
             // still optimal, so return the plan found for it, flagged.
-            match solve_mode(&ctx, Mode::Latency, period, Some(st.clone()), tie_break_limit) {
+            match solve_mode(
+                &ctx,
+                Mode::Latency,
+                period,
+                Some(st.clone()),
+                tie_break_limit,
+            ) {
                 Ok((st, e2)) => (st, e1 + e2),
                 Err(e) if e.code == Code::SearchLimit => {
                     tie_break_exact = false;

@@ -832,7 +832,10 @@ fn big_instance_is_solved() {
     let full = optimize_with_limits(&p, Objective::Throughput, MAX_STATES, MAX_STATES).unwrap();
     assert!(full.tie_break_exact);
     assert_eq!(full.cost.period_ms, plan.cost.period_ms);
-    assert!(full.cost.latency_ms <= plan.cost.latency_ms && plan.cost.latency_ms <= short.cost.latency_ms);
+    assert!(
+        full.cost.latency_ms <= plan.cost.latency_ms
+            && plan.cost.latency_ms <= short.cost.latency_ms
+    );
     // A budget too small for the proof stops with the bounds proven so far.
     let e = optimize_with_limit(&p, Objective::Throughput, 50).unwrap_err();
     assert_eq!(e.code, Code::SearchLimit);
