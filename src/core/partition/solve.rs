@@ -788,7 +788,7 @@ pub fn optimize_with_limits(
                 Ok((st, e2)) => (st, e1 + e2),
                 Err(e) if e.code == Code::SearchLimit => {
                     tie_break_exact = false;
-                    (st, e1 + tie_break_limit)
+                    (polish_latency(&ctx, period, st), e1 + tie_break_limit)
                 }
                 Err(e) => return Err(e),
             }
@@ -810,6 +810,85 @@ pub fn optimize_with_limits(
         states_expanded: expanded,
         tie_break_exact,
     })
+}
+
+/// Lowers the latency of a plan whose every stage and transfer takes ≤ `cap` ms, keeping
+/// that true, for when the exact tie-break ran out of budget. A local search: for each two
+/// consecutive stages, the best of both orders of their two nodes and every split of their
+/// layers (hops around them included), repeated until nothing improves. Sums run left to
+/// right as in `evaluate`, so the checked caps hold exactly.
+fn polish_latency(ctx: &Ctx, cap: f64, mut st: ClassStages) -> ClassStages {
+    let layers = &ctx.p.profile.layers;
+    let k = ctx.k();
+    let hop = |a: usize, b: usize, i: usize| -> Option<Key> {
+        let h = ctx.hop_in(a, b, i)?;
+        (h.serialize_ms <= cap).then_some((h.time_ms, h.boundary_mb))
+    };
+    let out = |a: usize| -> Option<Key> {
+        let h = ctx.hop_out(a)?;
+        (h.serialize_ms <= cap).then_some((h.time_ms, h.boundary_mb))
+    };
+    let comp = |b: usize, start: usize, end: usize| -> Option<f64> {
+        if end <= start || (ctx.reach[b][start] as usize) < end {
+            return None;
+        }
+        let mut flops = 0.0;
+        for layer in &layers[start..end] {
+            flops += layer.flops;
+        }
+        let c = ctx.comp_ms(b, flops);
+        (c <= cap).then_some(c)
+    };
+    // (latency, boundary MB) of stages s and s + 1 on classes (x, y) split at e, with the
+    // hops into, between and out of them.
+    let window = |st: &ClassStages, s: usize, x: usize, y: usize, e: usize| -> Option<Key> {
+        let (start, end) = (st[s].1, st[s + 1].2);
+        let prev = if s == 0 { k } else { st[s - 1].0 };
+        let into = hop(prev, x, start)?;
+        let first = comp(x, start, e)?;
+        let between = hop(x, y, e)?;
+        let second = comp(y, e, end)?;
+        let after = match st.get(s + 2) {
+            Some(&(next, _, _)) => hop(y, next, end)?,
+            None => out(y)?,
+        };
+        Some((
+            into.0 + first + between.0 + second + after.0,
+            into.1 + between.1 + after.1,
+        ))
+    };
+    // Strictly better by more than rounding, so the search cannot cycle.
+    let better = |v: Key, w: Key| {
+        v.0 < w.0 - 1e-9 * w.0.abs() || (v.0 <= w.0 && v.1 < w.1 - 1e-9 * w.1.abs())
+    };
+    let mut improved = true;
+    while improved {
+        improved = false;
+        for s in 0..st.len().saturating_sub(1) {
+            let (b1, b2, split) = (st[s].0, st[s + 1].0, st[s].2);
+            let Some(mut best) = window(&st, s, b1, b2, split) else {
+                continue;
+            };
+            let mut choice = None;
+            for (x, y) in [(b1, b2), (b2, b1)] {
+                for e in st[s].1 + 1..st[s + 1].2 {
+                    if let Some(v) = window(&st, s, x, y, e) {
+                        if better(v, best) {
+                            (best, choice) = (v, Some((x, y, e)));
+                        }
+                    }
+                }
+            }
+            if let Some((x, y, e)) = choice {
+                st[s].0 = x;
+                st[s + 1].0 = y;
+                st[s].2 = e;
+                st[s + 1].1 = e;
+                improved = true;
+            }
+        }
+    }
+    st
 }
 
 /// The cost key of class stages in `mode`, summed in plan order.

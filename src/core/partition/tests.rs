@@ -355,6 +355,25 @@ fn check_each_objective(
                     close(got.0, best.0) && close(got.1, best.1) && close(got.2, best.2),
                     "trial {trial} {obj:?}: {got:?} vs {best:?}"
                 );
+                if obj == Objective::Throughput {
+                    // A tie-break cut short (then polished locally) keeps the optimal period,
+                    // within every cap, and cannot beat the optimal latency at it.
+                    let short = optimize_with_limits(&p, obj, MAX_STATES, 1).unwrap();
+                    let c = brute_cost(profile, nodes, links, ep, &short.placement).unwrap();
+                    assert!(
+                        close(c.2, best.0),
+                        "trial {trial}: period {} vs {}",
+                        c.2,
+                        best.0
+                    );
+                    assert!(
+                        c.0 >= best.1 || close(c.0, best.1),
+                        "trial {trial}: latency {} below the optimum {}",
+                        c.0,
+                        best.1
+                    );
+                    assert_eq!(evaluate(&p, &short.placement).unwrap(), short.cost);
+                }
             }
         }
     }
