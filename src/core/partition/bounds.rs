@@ -69,6 +69,107 @@ fn groups(ctx: &Ctx) -> Vec<Vec<bool>> {
     out
 }
 
+/// `need[(i * w + a) * s + t]`: the least weight `t` of any finish from state `(i, a)`
+/// within the cap (a backward DP). Its inner step is the minimum of `need[j][b]` over the
+/// runs `j ∈ (i, e_b(i)]` a stage of class b may take from i. With long runs (no cap, or a
+/// loose one) those minima come from a monotone queue per (class, weighting), O(1) per
+/// step instead of O(run): valid because `e_b(i) ≤ e_b(i + 1)` (a run from i holds every
+/// layer a run from i + 1 to the same end holds, and the sums that check it are
+/// monotone; checked, with a scan as the fallback). With short runs a scan is faster.
+/// `sliding` forces one way (tests); `None` picks by the mean run.
+pub(super) fn need_table(
+    ctx: &Ctx,
+    cap: f64,
+    s: usize,
+    inc: &[f64],
+    sliding: Option<bool>,
+) -> Vec<f64> {
+    use std::collections::VecDeque;
+    let k = ctx.k();
+    let w = k + 1;
+    let l = ctx.p.profile.layers.len();
+    let layers = &ctx.p.profile.layers;
+    // ends[b * l + i] = e_b(i): the furthest end of a run from i on class b within the
+    // cap (the same summation as the searches).
+    let mut ends = vec![0u32; k * l];
+    let mut total = 0usize;
+    for b in 0..k {
+        for i in 0..l {
+            let mut end = i;
+            let mut flops = 0.0;
+            for j in i + 1..=ctx.reach[b][i] as usize {
+                flops += layers[j - 1].flops;
+                if ctx.comp_ms(b, flops) > cap {
+                    break;
+                }
+                end = j;
+            }
+            ends[b * l + i] = end as u32;
+            total += end - i;
+        }
+    }
+    let monotone = (0..k).all(|b| (1..l).all(|i| ends[b * l + i - 1] <= ends[b * l + i]));
+    let sliding = monotone && sliding.unwrap_or(total > 32 * k * l);
+    let mut need = vec![NEVER; (l + 1) * w * s];
+    for a in 0..k {
+        if matches!(ctx.hop_out(a), Some(o) if o.serialize_ms <= cap) {
+            need[(l * w + a) * s..(l * w + a + 1) * s].fill(0.0);
+        }
+    }
+    let mut hb = vec![NEVER; k * s];
+    let mut row = vec![NEVER; s];
+    let mut queues: Vec<VecDeque<u32>> = vec![VecDeque::new(); if sliding { k * s } else { 0 }];
+    for i in (0..l).rev() {
+        hb.fill(NEVER);
+        for b in 0..k {
+            let end = ends[b * l + i] as usize;
+            let dst = &mut hb[b * s..(b + 1) * s];
+            if !sliding {
+                for j in i + 1..=end {
+                    let src = &need[(j * w + b) * s..(j * w + b + 1) * s];
+                    dst.iter_mut().zip(src).for_each(|(d, &x)| *d = (*d).min(x));
+                }
+                continue;
+            }
+            // Queue of run ends, largest first, values increasing: the front is the minimum.
+            let j = (i + 1) as u32;
+            for (t, d) in dst.iter_mut().enumerate() {
+                let q = &mut queues[b * s + t];
+                let value = |j: u32| need[(j as usize * w + b) * s + t];
+                let x = value(j);
+                while q.back().is_some_and(|&y| value(y) >= x) {
+                    q.pop_back();
+                }
+                q.push_back(j);
+                while q.front().is_some_and(|&y| y as usize > end) {
+                    q.pop_front();
+                }
+                if let Some(&f) = q.front() {
+                    *d = value(f);
+                }
+            }
+        }
+        let rows = if i == 0 { k..k + 1 } else { 0..k };
+        for a in rows {
+            row.fill(NEVER);
+            for b in 0..k {
+                if a < k && !ctx.may_follow(a, b) {
+                    continue;
+                }
+                if !matches!(ctx.hop_in(a, b, i), Some(h) if h.serialize_ms <= cap) {
+                    continue;
+                }
+                let (src, add) = (&hb[b * s..(b + 1) * s], &inc[b * s..(b + 1) * s]);
+                for t in 0..s {
+                    row[t] = row[t].min(src[t] + add[t]);
+                }
+            }
+            need[(i * w + a) * s..(i * w + a + 1) * s].copy_from_slice(&row);
+        }
+    }
+    need
+}
+
 fn speed(ctx: &Ctx, b: usize) -> f64 {
     ctx.p.nodes[ctx.classes[b].nodes[0]].compute_tflops
 }
@@ -107,8 +208,6 @@ impl CountBounds {
     pub(super) fn new(ctx: &Ctx, cap: f64) -> CountBounds {
         let k = ctx.k();
         let w = k + 1;
-        let l = ctx.p.profile.layers.len();
-        let layers = &ctx.p.profile.layers;
         let groups = groups(ctx);
         let prices = prices(ctx);
         let s = groups.len() + prices.len() + 2;
@@ -123,46 +222,7 @@ impl CountBounds {
             inc[b * s + s - 2] = speed(ctx, b);
             inc[b * s + s - 1] = ctx.classes[b].memory_mb;
         }
-        let mut need = vec![NEVER; (l + 1) * w * s];
-        for a in 0..k {
-            if matches!(ctx.hop_out(a), Some(o) if o.serialize_ms <= cap) {
-                need[(l * w + a) * s..(l * w + a + 1) * s].fill(0.0);
-            }
-        }
-        let mut hb = vec![NEVER; k * s];
-        let mut row = vec![NEVER; s];
-        for i in (0..l).rev() {
-            hb.fill(NEVER);
-            for b in 0..k {
-                let dst = &mut hb[b * s..(b + 1) * s];
-                let mut flops = 0.0;
-                for j in i + 1..=ctx.reach[b][i] as usize {
-                    flops += layers[j - 1].flops;
-                    if ctx.comp_ms(b, flops) > cap {
-                        break;
-                    }
-                    let src = &need[(j * w + b) * s..(j * w + b + 1) * s];
-                    dst.iter_mut().zip(src).for_each(|(d, &x)| *d = (*d).min(x));
-                }
-            }
-            let rows = if i == 0 { k..k + 1 } else { 0..k };
-            for a in rows {
-                row.fill(NEVER);
-                for b in 0..k {
-                    if a < k && !ctx.may_follow(a, b) {
-                        continue;
-                    }
-                    if !matches!(ctx.hop_in(a, b, i), Some(h) if h.serialize_ms <= cap) {
-                        continue;
-                    }
-                    let (src, add) = (&hb[b * s..(b + 1) * s], &inc[b * s..(b + 1) * s]);
-                    for t in 0..s {
-                        row[t] = row[t].min(src[t] + add[t]);
-                    }
-                }
-                need[(i * w + a) * s..(i * w + a + 1) * s].copy_from_slice(&row);
-            }
-        }
+        let need = need_table(ctx, cap, s, &inc, None);
         let speeds = groups.len()..s - 1;
         CountBounds {
             s,

@@ -140,7 +140,7 @@ pub(super) struct Ctx<'a, 'p> {
 }
 
 impl<'a, 'p> Ctx<'a, 'p> {
-    fn new(p: &'a Problem<'p>) -> Ctx<'a, 'p> {
+    pub(super) fn new(p: &'a Problem<'p>) -> Ctx<'a, 'p> {
         let n = p.nodes.len();
         let mut special = vec![false; n];
         special[p.endpoints.input] = true;

@@ -888,3 +888,39 @@ pub(crate) fn big_instance(l: usize, n: usize) -> (Profile, Vec<Node>) {
         .collect();
     (profile, nodes)
 }
+
+/// The count bounds' sliding-window minima equal a scan over every run, bit for bit, on
+/// random instances at random caps and on the big instance near its optimal period.
+#[test]
+fn count_bounds_sliding_minima_equal_direct_scan() {
+    let check = |p: &Problem, cap: f64| {
+        let ctx = super::solve::Ctx::new(p);
+        let k = ctx.k();
+        let s = 3;
+        let inc: Vec<f64> = (0..k * s).map(|x| (x % 7) as f64 + 0.5).collect();
+        let fast = super::bounds::need_table(&ctx, cap, s, &inc, Some(true));
+        let direct = super::bounds::need_table(&ctx, cap, s, &inc, Some(false));
+        assert_eq!(fast.len(), direct.len());
+        for (x, y) in fast.iter().zip(&direct) {
+            assert_eq!(x.to_bits(), y.to_bits(), "cap {cap}");
+        }
+    };
+    let mut r = Rng::new(31);
+    for _ in 0..300 {
+        let (profile, nodes, links, ep) = random_instance(&mut r);
+        let p = Problem::new(&profile, &nodes, &links, ep).unwrap();
+        for cap in [
+            f64::INFINITY,
+            1.0 + r.below(200) as f64,
+            0.5 + r.below(20) as f64,
+        ] {
+            check(&p, cap);
+        }
+    }
+    let (profile, nodes) = big_instance(500, 64);
+    let links = LinkModel::default();
+    let p = Problem::new(&profile, &nodes, &links, Endpoints::default_for(&nodes)).unwrap();
+    for cap in [30.0, 49.0, 51.0, 200.0, f64::INFINITY] {
+        check(&p, cap);
+    }
+}
