@@ -103,28 +103,32 @@ function wrapMembers(target, owner, params = {}) {
 }
 
 /** Wraps every exported class (its constructor, methods, getters and statics) and function.
- *  `optionsParams`: `{ Class: { method | 'constructor': [[index, name], …] } }`. */
-function install(exportsObject, optionsParams = {}) {
+ *  `optionsParams`: `{ Class: { method | 'constructor': [[index, name], …] } }`;
+ *  `noConstructor`: the classes whose instances only come from the package's methods. */
+function install(exportsObject, optionsParams = {}, noConstructor = []) {
   for (const [name, value] of Object.entries(exportsObject)) {
     if (typeof value !== 'function') continue // enums are plain objects
     const params = Object.hasOwn(optionsParams, name) ? optionsParams[name] : {}
+    const noNew = () =>
+      invalidArg(`${name} has no public constructor: instances come from the package's methods (see the docs)`)
+    const constructible = !noConstructor.includes(name)
     if (value.prototype) wrapMembers(value.prototype, name, params)
     wrapMembers(value, name, params)
     const proxy = new Proxy(value, {
       construct(target, args, newTarget) {
+        if (!constructible) throw noNew()
         try {
           checkOptions(args, Object.hasOwn(params, 'constructor') ? params.constructor : undefined, `new ${name}`)
           // newTarget: a subclass (`class Mine extends GradientAggregator`) gets its own prototype.
           return Reflect.construct(target, args, newTarget)
         } catch (e) {
-          if (e && e.code === undefined && /contains no `constructor`/.test(String(e.message))) {
-            throw invalidArg(`${name} has no public constructor: instances come from the package's methods (see the docs)`)
-          }
+          if (e && e.code === undefined && /contains no `constructor`/.test(String(e.message))) throw noNew()
           throw remap(e, `new ${name}`)
         }
       },
       apply() {
         // Every export is a class: without `new` napi-rs would wrap whatever `this` is.
+        if (!constructible) throw noNew()
         throw invalidArg(`${name} is a class: call it with new ${name}(…)`)
       },
     })

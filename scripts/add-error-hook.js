@@ -47,12 +47,22 @@ function optionsParams(dts) {
   return table
 }
 
+/** Exported classes whose declaration has no constructor (instances come from methods). */
+function withoutConstructor(dts) {
+  const out = []
+  for (const [, cls, body] of dts.matchAll(/^export declare class (\w+) \{\n([\s\S]*?)^\}/gm)) {
+    if (!/^ {2}constructor\(/m.test(body)) out.push(cls)
+  }
+  return out
+}
+
 const file = path.join(root, 'index.js')
-const table = optionsParams(fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8'))
+const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+const table = optionsParams(dts)
 // Plans are built in JS (partition.js) before errors.js wraps every method, the new ones too.
 const hooks = [
   `require('./partition.js').install(module.exports)`,
-  `require('./errors.js').install(module.exports, ${JSON.stringify(table)})`,
+  `require('./errors.js').install(module.exports, ${JSON.stringify(table)}, ${JSON.stringify(withoutConstructor(dts))})`,
 ]
 const text = fs
   .readFileSync(file, 'utf8')
