@@ -116,7 +116,8 @@ function install(exportsObject, optionsParams = {}, noConstructor = []) {
     wrapMembers(value, name, params)
     const proxy = new Proxy(value, {
       construct(target, args, newTarget) {
-        if (!constructible) throw noNew()
+        // (Factories such as `fromBuffer` construct through here too, so a class without a
+        // public constructor is recognised by napi-rs's refusal, not refused up front.)
         try {
           checkOptions(args, Object.hasOwn(params, 'constructor') ? params.constructor : undefined, `new ${name}`)
           // newTarget: a subclass (`class Mine extends GradientAggregator`) gets its own prototype.
