@@ -903,6 +903,10 @@ test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (
     q.fill(0x55, 32 + 4 * scales, 32 + V)
     reseal(q)
     run('quantized fromBuffer', () => CompressedGradient.fromBuffer(q))
+    // 400 M values: the running sum fits, a second copy for toBuffer() does not.
+    const big = Buffer.from(forged[0]); big.writeUInt32LE(400_000_000, 12); reseal(big)
+    run('partial toBuffer', () => { const a = new GradientAggregator(); a.add('a', big); a.toBuffer() })
+
     run('quantized modelSize add', () => new GradientAggregator({ modelSize: 1000 }).add('a', q))
     new GradientAggregator({ strategy: 'median' }).aggregateAsync(forged).then(
       () => { codes['median aggregateAsync'] = 'no error' },
@@ -925,6 +929,33 @@ test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (
     'merged finish': 'ERR_OUT_OF_MEMORY',
     'quantized fromBuffer': 'ERR_OUT_OF_MEMORY',
     'quantized modelSize add': 'ERR_LENGTH_MISMATCH',
+    'partial toBuffer': 'ERR_OUT_OF_MEMORY',
     'median aggregateAsync': 'ERR_OUT_OF_MEMORY',
+  })
+})
+
+test('a native copy of a caller\'s array that the process cannot hold is ERR_OUT_OF_MEMORY, not a crash', (t) => {
+  const script = `
+    const { FederatedClient, CompressionConfig, CompressionType, GradientAggregator } = require('./index.js')
+    // A caller's own 1.8 GB array (untouched pages): copying it natively does not fit.
+    const huge = new Float32Array(450_000_000)
+    const codes = {}
+    const run = (name, f) => { try { f(); codes[name] = 'no error' } catch (e) { codes[name] = e.code } }
+    run('median add', () => new GradientAggregator({ strategy: 'median' }).add('a', huge))
+    run('error-feedback residual', () => new FederatedClient({ nodeId: 'e', compression: new CompressionConfig({ compressionType: CompressionType.TOP_K, sparsity: 0.99 }) }).compress(huge))
+    new GradientAggregator().aggregateAsync([huge]).then(
+      () => { codes.aggregateAsync = 'no error' },
+      (e) => { codes.aggregateAsync = e.code },
+    ).then(() => console.log(JSON.stringify(codes)))
+  `
+  const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
+    cwd: new URL('..', import.meta.url),
+    encoding: 'utf8',
+  })
+  t.is(r.status, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout), {
+    'median add': 'ERR_OUT_OF_MEMORY',
+    'error-feedback residual': 'ERR_OUT_OF_MEMORY',
+    aggregateAsync: 'ERR_OUT_OF_MEMORY',
   })
 })

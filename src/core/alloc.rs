@@ -52,6 +52,14 @@ pub fn with_capacity<T>(n: usize, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// A copy of `src`, or `ERR_OUT_OF_MEMORY` naming `what` (a caller's array can be larger
+/// than what the process has left for a copy).
+pub fn copy_of<T: Copy>(src: &[T], what: &str) -> Result<Vec<T>> {
+    let mut v = with_capacity(src.len(), what)?;
+    v.extend_from_slice(src);
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +82,6 @@ mod tests {
         assert_eq!(e.code, Code::OutOfMemory);
         let v = with_capacity::<u32>(10, "indices").unwrap();
         assert!(v.capacity() >= 10 && v.is_empty());
+        assert_eq!(copy_of(&[1.5f32, -2.0], "x").unwrap(), vec![1.5, -2.0]);
     }
 }

@@ -294,7 +294,8 @@ impl ClientState {
             }
             let mut hist = None;
             if self.residual.is_empty() {
-                self.residual = gradient.to_vec();
+                self.residual =
+                    crate::core::alloc::copy_of(gradient, "the error-feedback residual")?;
                 self.residual_bound = g_max as f64;
             } else {
                 // residual + gradient must stay finite. A cheap bound settles it almost
@@ -344,7 +345,11 @@ fn compress_values_with(
     let k = cfg.k_for(n);
     let encoding = cfg.value_encoding();
     let (dense, indices, raw): (bool, Vec<u32>, Vec<f32>) = match cfg.compression_type {
-        CompressionType::None | CompressionType::Quantization => (true, Vec::new(), acc.to_vec()),
+        CompressionType::None | CompressionType::Quantization => (
+            true,
+            Vec::new(),
+            crate::core::alloc::copy_of(acc, "the compressed values")?,
+        ),
         CompressionType::TopK | CompressionType::TopKQuantized => {
             let idx = match hist {
                 Some(h) => top_k_with_histogram(acc, k, h),

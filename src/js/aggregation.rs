@@ -254,12 +254,12 @@ impl Held<'_> {
             Held::Decoded(c) => Update::Compressed(c),
         }
     }
-    fn into_owned(self) -> OwnedHeld {
-        match self {
-            Held::Dense(f) => OwnedHeld::Dense(f.into_owned()),
+    fn into_owned(self) -> napi::Result<OwnedHeld, String> {
+        Ok(match self {
+            Held::Dense(f) => OwnedHeld::Dense(f.into_owned()?),
             Held::Instance(c) => OwnedHeld::Compressed(c.inner.clone()),
             Held::Decoded(c) => OwnedHeld::Compressed(c),
-        }
+        })
     }
 }
 
@@ -426,7 +426,7 @@ fn config_from_options(
     c.validate().map_err(js_err)?;
     let model = match o.global_model {
         Some(u) if !matches!(u.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
-            let m = read_f32(env, &u, "globalModel")?.into_owned();
+            let m = read_f32(env, &u, "globalModel")?.into_owned()?;
             if m.is_empty() {
                 return Err(invalid_arg("globalModel is empty (length 0)"));
             }
@@ -474,7 +474,7 @@ fn spawn<O: AggregateOutput>(
     let owned: Vec<OwnedHeld> = read_grads(env, grads, expected)?
         .into_iter()
         .map(Held::into_owned)
-        .collect();
+        .collect::<napi::Result<_, String>>()?;
     drop(agg.lock()?);
     agg.busy.store(true, Ordering::Release);
     let state = agg.state.clone();
@@ -914,7 +914,7 @@ impl GradientAggregator {
     #[napi(catch_unwind)]
     pub fn to_buffer<'a>(&self, env: &'a Env) -> napi::Result<BufferSlice<'a>, String> {
         let st = self.lock()?;
-        engine_buffer(env, &partial::encode(&st), "toBuffer()")
+        engine_buffer(env, &partial::encode(&st).map_err(js_err)?, "toBuffer()")
     }
 
     /// Adds a partial round from another aggregator's `toBuffer()`. Same strategy and
@@ -937,7 +937,7 @@ impl GradientAggregator {
     /// Sets (copies) the global model the server optimisers update.
     #[napi(catch_unwind, ts_args_type = "model: Float32Array | number[]")]
     pub fn set_global_model(&self, env: Env, model: Unknown) -> napi::Result<(), String> {
-        let m = read_f32(&env, &model, "model")?.into_owned();
+        let m = read_f32(&env, &model, "model")?.into_owned()?;
         if m.is_empty() {
             return Err(invalid_arg("model is empty (length 0)"));
         }

@@ -23,11 +23,14 @@ impl F32Input<'_> {
             F32Input::Owned(v) => v,
         }
     }
-    /// An owned copy, for work that leaves the main thread.
-    pub fn into_owned(self) -> Vec<f32> {
+    /// An owned copy, for work that leaves the main thread (`ERR_OUT_OF_MEMORY` when the
+    /// process cannot hold the copy).
+    pub fn into_owned(self) -> napi::Result<Vec<f32>, String> {
         match self {
-            F32Input::Borrowed(s) => s.to_vec(),
-            F32Input::Owned(v) => v,
+            F32Input::Borrowed(s) => {
+                crate::core::alloc::copy_of(s, "a copy of the input").map_err(js_err)
+            }
+            F32Input::Owned(v) => Ok(v),
         }
     }
 }

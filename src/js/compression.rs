@@ -495,7 +495,7 @@ impl FederatedClient {
         env: Env,
         gradients: Unknown,
     ) -> napi::Result<AsyncTask<CoreTask<CompressedGradient>>, String> {
-        let g = read_f32(&env, &gradients, "gradients")?.into_owned();
+        let g = read_f32(&env, &gradients, "gradients")?.into_owned()?;
         drop(self.lock()?);
         self.busy.store(true, Ordering::Release);
         let guard = BusyGuard(self.busy.clone());

@@ -44,11 +44,24 @@ pub struct Partial {
     pub pending: Pending,
 }
 
-/// Serialises the pending round of `agg`.
-pub fn encode(agg: &Aggregator) -> Vec<u8> {
+/// Serialises the pending round of `agg`. The buffer is reserved at once (an upper bound
+/// of its size) and fallibly: `ERR_OUT_OF_MEMORY` when the process cannot hold it.
+pub fn encode(agg: &Aggregator) -> Result<Vec<u8>> {
     let p = &agg.pending;
     let n = p.length.unwrap_or(0);
-    let mut out = Vec::with_capacity(64 + p.buckets.len() * (48 + 4 * n));
+    let stored: usize = p
+        .stored
+        .iter()
+        .map(|s| {
+            48 + match &s.data {
+                OwnedUpdate::Dense(v) => 4 * v.len(),
+                OwnedUpdate::Compressed(c) => 4 * c.values.len() + 4 * c.indices.len(),
+            }
+        })
+        .sum();
+    let names: usize = p.nodes.iter().map(|id| 2 + id.len()).sum();
+    let size = 64 + names + p.buckets.len() * (48 + 4 * n) + stored;
+    let mut out: Vec<u8> = crate::core::alloc::with_capacity(size, "the partial aggregate")?;
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(agg.config.strategy.to_u8());
@@ -107,7 +120,8 @@ pub fn encode(agg: &Aggregator) -> Vec<u8> {
     }
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    debug_assert!(out.len() <= size, "the reserved size is an upper bound");
+    Ok(out)
 }
 
 struct Reader<'a> {

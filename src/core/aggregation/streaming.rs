@@ -874,7 +874,9 @@ impl Aggregator {
             b.count += 1;
         } else {
             let data = match u {
-                Update::Dense(s) => OwnedUpdate::Dense(s.to_vec()),
+                Update::Dense(s) => {
+                    OwnedUpdate::Dense(crate::core::alloc::copy_of(s, "a copy of the update")?)
+                }
                 Update::Compressed(c) => OwnedUpdate::Compressed(c.clone()),
             };
             self.pending.stored.push(Stored {

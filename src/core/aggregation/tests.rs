@@ -290,7 +290,7 @@ fn streaming_equals_one_shot_and_merge_equals_one_pass() {
         for i in 0..m {
             parts[i % 3].add(&format!("n{i}"), up(i), opts(i)).unwrap();
         }
-        let bufs: Vec<Vec<u8>> = parts.iter().map(partial::encode).collect();
+        let bufs: Vec<Vec<u8>> = parts.iter().map(|a| partial::encode(a).unwrap()).collect();
         let mut root = agg(strategy);
         for b in &bufs {
             root.merge(partial::decode(b).unwrap()).unwrap();
@@ -398,7 +398,7 @@ fn corrupt_partials_are_rejected_without_panic() {
     let mut a = agg(Strategy::FedAvg);
     a.add("s1", Update::Dense(&g), AddOptions::default())
         .unwrap();
-    let buf = partial::encode(&a);
+    let buf = partial::encode(&a).unwrap();
     for cut in 0..buf.len() {
         assert_eq!(
             partial::decode(&buf[..cut]).unwrap_err().code,

@@ -813,10 +813,11 @@ pub fn optimize_with_limits(
 }
 
 /// Lowers the latency of a plan whose every stage and transfer takes ≤ `cap` ms, keeping
-/// that true, for when the exact tie-break ran out of budget. A local search: for each two
-/// consecutive stages, the best of both orders of their two nodes and every split of their
-/// layers (hops around them included), repeated until nothing improves. Sums run left to
-/// right as in `evaluate`, so the checked caps hold exactly.
+/// that true, for when the exact tie-break ran out of budget. A local search with two
+/// moves, repeated until neither improves: a stage moved to a node left idle, and, for each
+/// two consecutive stages, the best of both orders of their two nodes and every split of
+/// their layers (hops around them included). Sums run left to right as in `evaluate`, so
+/// the checked caps hold exactly.
 fn polish_latency(ctx: &Ctx, cap: f64, mut st: ClassStages) -> ClassStages {
     let layers = &ctx.p.profile.layers;
     let k = ctx.k();
@@ -861,9 +862,46 @@ fn polish_latency(ctx: &Ctx, cap: f64, mut st: ClassStages) -> ClassStages {
     let better = |v: Key, w: Key| {
         v.0 < w.0 - 1e-9 * w.0.abs() || (v.0 <= w.0 && v.1 < w.1 - 1e-9 * w.1.abs())
     };
+    // One stage moved to a node left idle: (latency, MB) of stage s on class x with the
+    // hops into and out of it.
+    let single = |st: &ClassStages, s: usize, x: usize| -> Option<Key> {
+        let (_, start, end) = st[s];
+        let prev = if s == 0 { k } else { st[s - 1].0 };
+        let into = hop(prev, x, start)?;
+        let run = comp(x, start, end)?;
+        let after = match st.get(s + 1) {
+            Some(&(next, _, _)) => hop(x, next, end)?,
+            None => out(x)?,
+        };
+        Some((into.0 + run + after.0, into.1 + after.1))
+    };
+    let mut idle: Vec<usize> = ctx.classes.iter().map(|c| c.nodes.len()).collect();
+    for &(b, _, _) in &st {
+        idle[b] -= 1;
+    }
     let mut improved = true;
     while improved {
         improved = false;
+        for s in 0..st.len() {
+            let b = st[s].0;
+            let Some(mut best) = single(&st, s, b) else {
+                continue;
+            };
+            let mut choice = None;
+            for x in (0..k).filter(|&x| x != b && idle[x] > 0) {
+                if let Some(v) = single(&st, s, x) {
+                    if better(v, best) {
+                        (best, choice) = (v, Some(x));
+                    }
+                }
+            }
+            if let Some(x) = choice {
+                idle[b] += 1;
+                idle[x] -= 1;
+                st[s].0 = x;
+                improved = true;
+            }
+        }
         for s in 0..st.len().saturating_sub(1) {
             let (b1, b2, split) = (st[s].0, st[s + 1].0, st[s].2);
             let Some(mut best) = window(&st, s, b1, b2, split) else {
