@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { spawnSync } from 'node:child_process'
 import {
   AggregationStrategy,
@@ -864,6 +864,17 @@ test('results made in a synchronous loop are freed without waiting for the event
   for (const [name, mb] of Object.entries(grown)) t.true((mb as number) < 320, `${name} grew the process by ${mb} MB`)
 })
 
+/** Runs `script` in a child Node limited to 3 GB of address space (enough for Node, not for
+ *  the allocations under test) and returns the JSON it prints; the child must exit normally. */
+function underMemoryLimit(t: ExecutionContext, script: string): unknown {
+  const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
+    cwd: new URL('..', import.meta.url),
+    encoding: 'utf8',
+  })
+  t.is(r.status, 0, r.stderr)
+  return JSON.parse(r.stdout)
+}
+
 // V8 ends the process when it cannot allocate an ArrayBuffer (a FATAL error, not an
 // exception). A forged but well-formed message can declare 2^32 − 1 values: under an
 // address-space limit, decompress() must refuse with a code and the process go on.
@@ -906,20 +917,13 @@ test('a result the process cannot allocate is ERR_OUT_OF_MEMORY, not a crash', (
     // 400 M values: the running sum fits, a second copy for toBuffer() does not.
     const big = Buffer.from(forged[0]); big.writeUInt32LE(400_000_000, 12); reseal(big)
     run('partial toBuffer', () => { const a = new GradientAggregator(); a.add('a', big); a.toBuffer() })
-
     run('quantized modelSize add', () => new GradientAggregator({ modelSize: 1000 }).add('a', q))
     new GradientAggregator({ strategy: 'median' }).aggregateAsync(forged).then(
       () => { codes['median aggregateAsync'] = 'no error' },
       (e) => { codes['median aggregateAsync'] = e.code },
     ).then(() => console.log(JSON.stringify(codes)))
   `
-  // 3 GB of address space: enough for Node, not for 16 GB of result.
-  const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
-    cwd: new URL('..', import.meta.url),
-    encoding: 'utf8',
-  })
-  t.is(r.status, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), {
+  t.deepEqual(underMemoryLimit(t, script), {
     decompress: 'ERR_OUT_OF_MEMORY',
     'fedavg aggregate': 'ERR_OUT_OF_MEMORY',
     'fedavg add': 'ERR_OUT_OF_MEMORY',
@@ -948,12 +952,7 @@ test('a native copy of a caller\'s array that the process cannot hold is ERR_OUT
       (e) => { codes.aggregateAsync = e.code },
     ).then(() => console.log(JSON.stringify(codes)))
   `
-  const r = spawnSync('bash', ['-c', `ulimit -v 3000000 && exec "${process.execPath}" -e "$0"`, script], {
-    cwd: new URL('..', import.meta.url),
-    encoding: 'utf8',
-  })
-  t.is(r.status, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), {
+  t.deepEqual(underMemoryLimit(t, script), {
     'median add': 'ERR_OUT_OF_MEMORY',
     'error-feedback residual': 'ERR_OUT_OF_MEMORY',
     aggregateAsync: 'ERR_OUT_OF_MEMORY',
