@@ -17,13 +17,13 @@ unsafe impl Zero for f64 {}
 unsafe impl Zero for u32 {}
 
 fn out_of_memory(n: usize, size: usize, what: &str) -> Error {
-    Error::new(
-        Code::OutOfMemory,
-        format!(
-            "{what}: cannot allocate {n} values ({} bytes)",
-            (n as u128) * size as u128
-        ),
-    )
+    let bytes = (n as u128) * size as u128;
+    let message = if size == 1 {
+        format!("{what}: cannot allocate {bytes} bytes")
+    } else {
+        format!("{what}: cannot allocate {n} values ({bytes} bytes)")
+    };
+    Error::new(Code::OutOfMemory, message)
 }
 
 /// `n` zeros, or `ERR_OUT_OF_MEMORY` naming `what`. Like `vec![0; n]` it asks the

@@ -226,14 +226,15 @@ pub fn read_bytes<'a>(
 /// here (an address-space limit, a forged length of billions of values) becomes a coded
 /// error. It only reserves address space: untouched pages cost nothing and are returned at once.
 pub fn ensure_allocatable(bytes: usize, what: &str) -> napi::Result<(), String> {
-    let mut probe: Vec<u8> = Vec::new();
-    if bytes > MAX_TYPED_BYTES || probe.try_reserve_exact(bytes).is_err() {
-        return Err(js_err(CoreError::new(
-            Code::OutOfMemory,
-            format!("{what}: cannot allocate {bytes} bytes for the result"),
-        )));
-    }
-    Ok(())
+    // Above V8's limit the reservation is made to fail the same way (usize::MAX cannot be had).
+    let bytes = if bytes > MAX_TYPED_BYTES {
+        usize::MAX
+    } else {
+        bytes
+    };
+    crate::core::alloc::with_capacity::<u8>(bytes, what)
+        .map(drop)
+        .map_err(js_err)
 }
 
 /// The largest typed array V8 makes (2^32 − 1 elements of 4 bytes; more is a fatal error).
