@@ -84,48 +84,27 @@ impl<'a> Update<'a> {
         }
     }
 
-    /// `out += w · self[start .. start + out.len()]`.
-    #[inline]
-    pub fn add_chunk(&self, start: usize, out: &mut [f32], w: f32) {
-        match self {
-            Update::Dense(s) => {
-                let len = out.len();
-                axpy(out, &s[start..start + len], w)
-            }
-            Update::Compressed(c) if c.dense => {
-                let len = out.len();
-                axpy(out, &c.values[start..start + len], w)
-            }
-            Update::Compressed(c) => {
-                let (lo, hi) = sparse_range(&c.indices, start, start + out.len());
-                for (&i, &v) in c.indices[lo..hi].iter().zip(&c.values[lo..hi]) {
-                    out[i as usize - start] += w * v;
-                }
-            }
-        }
-    }
-
-    /// `out = scale · self[start .. start + out.len()]` (zeros where a sparse update is silent).
-    pub fn fill_chunk(&self, start: usize, out: &mut [f32], scale: f32) {
-        match self {
-            Update::Dense(s) => {
+    /// `out = scale · self[start .. start + out.len()]` (zeros where a sparse update is
+    /// silent); `walk` and `k` as for [`Update::add_chunk`].
+    pub(crate) fn fill_chunk(
+        &self,
+        start: usize,
+        out: &mut [f32],
+        scale: f32,
+        walk: &mut SparseWalk,
+        k: usize,
+    ) {
+        match self.sparse_parts() {
+            None => {
                 let len = out.len();
                 out.iter_mut()
-                    .zip(&s[start..start + len])
+                    .zip(&self.values()[start..start + len])
                     .for_each(|(o, v)| *o = scale * v)
             }
-            Update::Compressed(c) if c.dense => {
-                let len = out.len();
-                out.iter_mut()
-                    .zip(&c.values[start..start + len])
-                    .for_each(|(o, v)| *o = scale * v)
-            }
-            Update::Compressed(c) => {
+            Some(entries) => {
                 out.fill(0.0);
-                let (lo, hi) = sparse_range(&c.indices, start, start + out.len());
-                for (&i, &v) in c.indices[lo..hi].iter().zip(&c.values[lo..hi]) {
-                    out[i as usize - start] = scale * v;
-                }
+                let end = start + out.len();
+                walk.for_each(k, entries, start, end, |j, v| out[j] = scale * v);
             }
         }
     }
@@ -141,12 +120,13 @@ impl<'a> Update<'a> {
                 }
             }
             _ => {
+                let v = self.values();
                 if acc.len() >= PAR_THRESHOLD {
                     acc.par_chunks_mut(CHUNK)
-                        .enumerate()
-                        .for_each(|(ci, o)| self.add_chunk(ci * CHUNK, o, w));
+                        .zip(v.par_chunks(CHUNK))
+                        .for_each(|(o, x)| axpy(o, x, w));
                 } else {
-                    self.add_chunk(0, acc, w);
+                    axpy(acc, v, w);
                 }
             }
         }
@@ -170,7 +150,7 @@ pub fn any_non_finite_in(updates: &[Update]) -> bool {
 /// True when `c` holds a NaN or ±Inf: all exponent bits set. Integer lanes, so the
 /// reduction vectorises (a float fold would be one long dependency chain).
 #[inline]
-fn any_non_finite(c: &[f32]) -> bool {
+pub(crate) fn any_non_finite(c: &[f32]) -> bool {
     const EXP: u32 = 0x7f80_0000;
     c.iter()
         .fold(0u32, |a, &x| a | ((x.to_bits() & EXP) == EXP) as u32)
@@ -212,10 +192,123 @@ fn axpy(out: &mut [f32], x: &[f32], w: f32) {
     out.iter_mut().zip(x).for_each(|(o, x)| *o += w * x);
 }
 
-/// The positions of `indices` (ascending) that fall in [start, end).
+/// Walks several sparse updates' entries window by window. Windows usually come in
+/// ascending order (a worker's run of chunks), so each update's walk resumes where its
+/// previous window ended and steps over the window's entries as the caller reads them:
+/// O(entries) per window, no search. (A binary search over all of an update's indices per
+/// window cost a dozen cache misses each, most of the time of a sparse sum.)
+#[derive(Debug, Clone)]
+pub(crate) struct SparseWalk {
+    /// Per update: the window start its cursor is valid for, and the cursor.
+    resume: Vec<(usize, usize)>,
+}
+
+impl SparseWalk {
+    /// A walk over `m` updates, with no window seen yet.
+    pub fn new(m: usize) -> Self {
+        SparseWalk {
+            resume: vec![(usize::MAX, 0); m],
+        }
+    }
+
+    /// Calls `f(position − start, value)` for each entry of update `k` (ascending
+    /// `indices`, their `values`) in [start, end); returns how many there were.
+    #[inline]
+    pub fn for_each(
+        &mut self,
+        k: usize,
+        (indices, values): (&[u32], &[f32]),
+        start: usize,
+        end: usize,
+        f: impl FnMut(usize, f32),
+    ) -> usize {
+        self.walk(k, indices, values, start, end, f)
+    }
+
+    /// Calls `f(position − start)` for each of update `k`'s positions (ascending
+    /// `indices`) in [start, end); returns how many there were.
+    #[inline]
+    pub fn for_each_position(
+        &mut self,
+        k: usize,
+        indices: &[u32],
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize),
+    ) -> usize {
+        // The positions stand in for the values, which are not read.
+        self.walk(k, indices, indices, start, end, |j, _| f(j))
+    }
+
+    #[inline]
+    fn walk<V: Copy>(
+        &mut self,
+        k: usize,
+        indices: &[u32],
+        values: &[V],
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize, V),
+    ) -> usize {
+        let (from, at) = self.resume[k];
+        let n = indices.len().min(values.len());
+        let (indices, values) = (&indices[..n], &values[..n]);
+        let lo = if from == start {
+            at
+        } else {
+            indices.partition_point(|&i| (i as usize) < start)
+        };
+        // Eight entries at a time while the eighth is still in the window (no test per
+        // entry), then one at a time up to the window's end.
+        let mut p = lo;
+        while let (Some(ib), Some(vb)) = (indices.get(p..p + 8), values.get(p..p + 8)) {
+            if ib[7] as usize >= end {
+                break;
+            }
+            for q in 0..8 {
+                f(ib[q] as usize - start, vb[q]);
+            }
+            p += 8;
+        }
+        for (&i, &v) in indices[p..].iter().zip(&values[p..]) {
+            let i = i as usize;
+            if i >= end {
+                break;
+            }
+            f(i - start, v);
+            p += 1;
+        }
+        self.resume[k] = (end, p);
+        prefetch_next(indices, values, p, p - lo);
+        p - lo
+    }
+}
+
+/// Asks for the cache lines of the entries a walk's next window will likely read (about
+/// as many as this one's, from `at`). A walk takes a few lines from each of many inputs
+/// in turn, too many streams for the hardware prefetcher to follow.
 #[inline]
-pub(crate) fn sparse_range(indices: &[u32], start: usize, end: usize) -> (usize, usize) {
-    let lo = indices.partition_point(|&i| (i as usize) < start);
-    let hi = lo + indices[lo..].partition_point(|&i| (i as usize) < end);
-    (lo, hi)
+fn prefetch_next<V>(indices: &[u32], values: &[V], at: usize, count: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // Entries per 64-byte line (indices and values are 4 bytes each).
+        const STEP: usize = 16;
+        let same = std::ptr::addr_eq(values.as_ptr(), indices.as_ptr());
+        let end = (at + count + STEP).min(indices.len()).min(values.len());
+        let mut j = at;
+        while j < end {
+            // SAFETY: j < len of both (the caller cut them to one length); a prefetch
+            // never faults and changes no state but the cache.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(indices.as_ptr().add(j) as *const i8);
+                if !same {
+                    _mm_prefetch::<_MM_HINT_T0>(values.as_ptr().add(j) as *const i8);
+                }
+            }
+            j += STEP;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (indices, values, at, count);
 }

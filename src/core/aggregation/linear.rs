@@ -1,16 +1,25 @@
 //! Weighted sums of updates in one parallel pass over chunks of the output: each output
 //! chunk (64 KiB) stays in cache while every input's matching slice streams through it
-//! once. Sparse inputs touch only their own entries of each chunk (found by binary
-//! search), so they are never densified and their scattered writes hit cache. The
-//! finiteness of the result is checked on each chunk while it is still in cache, so dense
-//! inputs are read exactly once (a non-finite input makes a non-finite sum; the caller
-//! then looks for the culprit).
+//! once. Sparse inputs touch only their own entries of each chunk (walked on from the
+//! worker's previous chunk), so they are never densified and their scattered writes hit
+//! cache. The finiteness of the result is checked on each chunk while it is still in
+//! cache, so dense inputs are read exactly once (a non-finite input makes a non-finite
+//! sum; the caller then looks for the culprit).
 
 use rayon::prelude::*;
 
-use super::input::Update;
+use super::input::{any_non_finite, SparseWalk, Update};
+use super::stream;
 use super::CHUNK;
 use crate::core::error::Result;
+
+/// Positions per window of a staged sparse sum: 16 KiB of f32 scratch, in L1.
+const STAGE: usize = 1 << 12;
+/// Exponent bits of an f32: all set for NaN and ±Inf.
+const EXP: u32 = 0x7f80_0000;
+
+/// A sparse input's (indices, values) and its weight.
+type Weighted<'a> = ((&'a [u32], &'a [f32]), f32);
 
 /// A zeroed output of `n` floats. (Transparent huge pages were tried for fresh outputs
 /// and dropped: on a 2-core VM their faults took 3 to 140 ms per 40 MB depending on how
@@ -29,18 +38,14 @@ pub fn weighted_sum(updates: &[Update], weights: &[f32], n: usize) -> Result<(Ve
     Ok((out, ok))
 }
 
-#[inline]
-fn chunk_finite(o: &[f32]) -> bool {
-    !o.iter().fold(0.0f32, |a, &x| a + x * 0.0).is_nan()
-}
-
 /// `out += Σ wᵢ · updatesᵢ`; zero weights are skipped. Returns whether every value of
-/// `out` is finite afterwards.
+/// `out` is finite afterwards, given that it was before.
 pub fn accumulate(out: &mut [f32], updates: &[Update], weights: &[f32]) -> bool {
     pass(out, updates, weights, false)
 }
 
-/// `out = Σ wᵢ · updatesᵢ` (whatever `out` held); returns whether every value is finite.
+/// `out = Σ wᵢ · updatesᵢ` (whatever `out` held); returns whether every value is finite
+/// (the updates must be).
 /// Each chunk is zeroed while in cache, so `out` is written once.
 pub fn sum_into(out: &mut [f32], updates: &[Update], weights: &[f32]) -> bool {
     pass(out, updates, weights, true)
@@ -54,56 +59,96 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         .filter(|(_, &w)| w != 0.0)
         .map(|(u, &w)| (*u, w))
         .collect();
-    let kernel = |ci: usize, o: &mut [f32]| -> bool {
+    let dense: Vec<(&[f32], f32)> = live
+        .iter()
+        .filter(|(u, _)| !u.is_sparse())
+        .map(|(u, w)| (u.values(), *w))
+        .collect();
+    let sparse: Vec<Weighted> = live
+        .iter()
+        .filter_map(|(u, w)| u.sparse_parts().map(|e| (e, *w)))
+        .collect();
+    // Sparse inputs alone overwriting `out`: each chunk is summed in a cache-resident
+    // scratch and then streamed to `out` (non-temporal stores: the chunk's old contents
+    // are never read back from memory, which halves the memory traffic of an output that
+    // is mostly zeros).
+    let staged = overwrite && dense.is_empty();
+    type State = (SparseWalk, Box<[f32; STAGE]>);
+    let kernel = |(walk, scratch): &mut State, ci: usize, o: &mut [f32]| -> bool {
         let start = ci * CHUNK;
+        let len = o.len();
+        if staged {
+            // Windows of the chunk small enough for the scratch to stay in L1; the
+            // finiteness check rides on the stream's loads.
+            let mut finite = true;
+            for (wi, o) in o.chunks_mut(STAGE).enumerate() {
+                let from = start + wi * STAGE;
+                for (k, &(entries, w)) in sparse.iter().enumerate() {
+                    // Masked: always in bounds, exact as j < o.len() ≤ STAGE.
+                    walk.for_each(k, entries, from, from + o.len(), |j, v| {
+                        scratch[j & (STAGE - 1)] += w * v
+                    });
+                }
+                finite &= stream::take(o, &mut scratch[..o.len()]);
+            }
+            return finite;
+        }
         if overwrite {
             o.fill(0.0);
         }
         // Dense inputs four at a time: one load and store of the output per four inputs.
-        let dense: Vec<(&[f32], f32)> = live
-            .iter()
-            .filter(|(u, _)| !u.is_sparse())
-            .map(|(u, w)| (&u.values()[start..start + o.len()], *w))
-            .collect();
         let mut k = 0;
         while k + 4 <= dense.len() {
             let ((a, wa), (b, wb), (c, wc), (d, wd)) =
                 (dense[k], dense[k + 1], dense[k + 2], dense[k + 3]);
-            for j in 0..o.len() {
+            let (a, b, c, d) = (
+                &a[start..start + len],
+                &b[start..start + len],
+                &c[start..start + len],
+                &d[start..start + len],
+            );
+            for j in 0..len {
                 o[j] += wa * a[j] + wb * b[j] + wc * c[j] + wd * d[j];
             }
             k += 4;
         }
         for &(a, wa) in &dense[k..] {
-            o.iter_mut().zip(a).for_each(|(o, a)| *o += wa * a);
+            o.iter_mut()
+                .zip(&a[start..start + len])
+                .for_each(|(o, a)| *o += wa * a);
         }
-        for (u, w) in live.iter().filter(|(u, _)| u.is_sparse()) {
-            u.add_chunk(start, o, *w);
-        }
-        if dense.is_empty() {
-            // Only the scattered entries can have overflowed (sparse values are checked
-            // before): look at those alone instead of the whole chunk.
-            let end = start + o.len();
-            return live.iter().all(|(u, _)| match u {
-                Update::Compressed(c) => {
-                    let (lo, hi) = super::input::sparse_range(&c.indices, start, end);
-                    c.indices[lo..hi]
-                        .iter()
-                        .all(|&i| o[i as usize - start].is_finite())
-                }
-                Update::Dense(_) => true,
-            });
-        }
-        chunk_finite(o)
+        let finite = scatter(walk, &sparse, start, o);
+        // Checked while the chunk is still in cache.
+        finite && (dense.is_empty() || !any_non_finite(o))
     };
+    // Each worker's walk resumes the sparse inputs where its previous chunk ended.
+    let state = || -> State { (SparseWalk::new(sparse.len()), Box::new([0.0f32; STAGE])) };
     if out.len() > CHUNK {
         out.par_chunks_mut(CHUNK)
             .enumerate()
-            .map(|(ci, o)| kernel(ci, o))
+            .map_init(state, |st, (ci, o)| kernel(st, ci, o))
             .reduce(|| true, |a, b| a && b)
     } else {
-        kernel(0, out)
+        kernel(&mut state(), 0, out)
     }
+}
+
+/// `o += Σ w · entries` over the sparse inputs' entries in `[start, start + o.len())`, in
+/// list order; returns whether every value written is finite. Each value is checked as it
+/// is written: with finite inputs, an overflowing partial sum stays non-finite, so a chunk
+/// without dense inputs needs no second scan.
+#[inline]
+fn scatter(walk: &mut SparseWalk, sparse: &[Weighted], start: usize, o: &mut [f32]) -> bool {
+    let end = start + o.len();
+    let mut bad = 0u32;
+    for (k, &(entries, w)) in sparse.iter().enumerate() {
+        walk.for_each(k, entries, start, end, |j, v| {
+            let x = o[j] + w * v;
+            o[j] = x;
+            bad |= ((x.to_bits() & EXP) == EXP) as u32;
+        });
+    }
+    bad == 0
 }
 
 /// `out *= s`, in parallel.

@@ -4,6 +4,7 @@
 //! - [`linear`]: weighted sums over output chunks (FEDAVG, WEIGHTED_AVG, ASYNC_FEDAVG and
 //!   the averaging step of the server optimisers).
 //! - [`sparse_sum`]: weighted sums of sparse updates as a sparse result (`aggregate_sparse`).
+//! - [`stream`]: copies with non-temporal stores, for large outputs written once.
 //! - [`robust`]: coordinate-wise median, trimmed mean, Krum and Multi-Krum.
 //! - [`server`]: server optimisers (FedAvgM, FedAdam, FedYogi) holding state across rounds.
 //! - [`privacy`]: L2 clipping and seeded Gaussian noise (central DP).
@@ -18,6 +19,7 @@ pub mod privacy;
 pub mod robust;
 pub mod server;
 pub mod sparse_sum;
+pub mod stream;
 pub mod streaming;
 
 pub use input::Update;

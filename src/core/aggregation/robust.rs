@@ -5,15 +5,23 @@
 use crate::core::error::Result;
 use rayon::prelude::*;
 
-use super::input::Update;
+use super::input::{SparseWalk, Update};
 
 /// Coordinates per parallel block of the coordinate-wise kernels.
 const BLOCK: usize = 1024;
 
 /// Fills `buf` (n rows of `len`) with block `[start, start + len)` of every update, scaled.
-fn fill_block(updates: &[Update], scales: &[f32], start: usize, len: usize, buf: &mut [f32]) {
+/// `walk` finds the sparse updates' entries (a worker's blocks come in ascending order).
+fn fill_block(
+    updates: &[Update],
+    scales: &[f32],
+    start: usize,
+    len: usize,
+    buf: &mut [f32],
+    walk: &mut SparseWalk,
+) {
     for (r, (u, &s)) in updates.iter().zip(scales).enumerate() {
-        u.fill_chunk(start, &mut buf[r * len..(r + 1) * len], s);
+        u.fill_chunk(start, &mut buf[r * len..(r + 1) * len], s, walk, r);
     }
 }
 
@@ -105,11 +113,11 @@ fn coordinatewise(
     let net = sorting_network(m);
     let mut out = super::linear::zeroed(n)?;
     out.par_chunks_mut(BLOCK).enumerate().for_each_init(
-        || (vec![0.0f32; m * BLOCK], vec![0.0f32; m]),
-        |(buf, col), (bi, o)| {
+        || (vec![0.0f32; m * BLOCK], vec![0.0f32; m], SparseWalk::new(m)),
+        |(buf, col, walk), (bi, o)| {
             let len = o.len();
             let b = &mut buf[..m * len];
-            fill_block(updates, scales, bi * BLOCK, len, b);
+            fill_block(updates, scales, bi * BLOCK, len, b, walk);
             sort_columns(b, m, len, &net, col);
             f(b, m, len, o);
         },
@@ -163,11 +171,17 @@ pub fn pairwise_sq_distances(updates: &[Update], scales: &[f32], n: usize) -> Ve
     let d = (0..nblocks)
         .into_par_iter()
         .fold(
-            || (vec![0.0f32; m * BLOCK], vec![0.0f64; m * m]),
-            |(mut buf, mut d), bi| {
+            || {
+                (
+                    vec![0.0f32; m * BLOCK],
+                    vec![0.0f64; m * m],
+                    SparseWalk::new(m),
+                )
+            },
+            |(mut buf, mut d, mut walk), bi| {
                 let start = bi * BLOCK;
                 let len = BLOCK.min(n - start);
-                fill_block(updates, scales, start, len, &mut buf[..m * len]);
+                fill_block(updates, scales, start, len, &mut buf[..m * len], &mut walk);
                 for i in 0..m {
                     for j in i + 1..m {
                         let (a, b) = (&buf[i * len..(i + 1) * len], &buf[j * len..(j + 1) * len]);
@@ -189,10 +203,10 @@ pub fn pairwise_sq_distances(updates: &[Update], scales: &[f32], n: usize) -> Ve
                         d[i * m + j] += acc.iter().map(|&v| v as f64).sum::<f64>() + tail;
                     }
                 }
-                (buf, d)
+                (buf, d, walk)
             },
         )
-        .map(|(_, d)| d)
+        .map(|(_, d, _)| d)
         .reduce(
             || vec![0.0f64; m * m],
             |mut a, b| {

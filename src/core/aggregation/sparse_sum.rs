@@ -1,7 +1,7 @@
 //! Weighted sums of sparse updates as a sparse result, in O(total nnz + n/64).
 //!
 //! The index space is cut into chunks of [`CHUNK`] positions. For each chunk, every input's
-//! entries in it (found by advancing a cursor per input, no search) are scattered as w·v
+//! entries in it (found by walking on from the previous chunk, no search) are scattered as w·v
 //! into a cache-resident f32 scratch of the chunk's size while a u64 bitmap records the
 //! positions touched; the set bits are then emitted in ascending order (index and sum) and
 //! cleared, with the scratch, for the next chunk. Ranges of chunks run in parallel: a first
@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::input::sparse_range;
+use super::input::SparseWalk;
 use super::PAR_THRESHOLD;
 
 /// One sparse input: ascending indices (each < n), their values, and its weight.
@@ -147,34 +147,20 @@ pub fn weighted_sum_into(
     finite
 }
 
-/// Each input's entries in [lo, hi): (next, end) positions in its arrays.
-fn cursors(live: &[SparseInput], lo: usize, hi: usize) -> Vec<(usize, usize)> {
-    live.iter()
-        .map(|u| sparse_range(u.indices, lo, hi))
-        .collect()
-}
-
 /// Number of distinct positions the inputs carry in [lo, hi) (`lo` a multiple of [`CHUNK`]).
 fn count_range(live: &[SparseInput], lo: usize, hi: usize) -> usize {
-    let mut cursor = cursors(live, lo, hi);
+    let mut walk = SparseWalk::new(live.len());
     let mut bits = [0u64; WORDS];
     let mut count = 0;
     let mut start = lo;
     while start < hi {
         let end = (start + CHUNK).min(hi);
-        for (u, (next, last)) in live.iter().zip(cursor.iter_mut()) {
-            let mut taken = 0;
-            for &i in &u.indices[*next..*last] {
-                let i = i as usize;
-                if i >= end {
-                    break;
-                }
-                // Masked: always in bounds, exact for ascending indices (i − start < CHUNK).
-                let j = i.wrapping_sub(start) & (CHUNK - 1);
+        for (k, u) in live.iter().enumerate() {
+            walk.for_each_position(k, u.indices, start, end, |j| {
+                // Masked: always in bounds, exact as j < end − start ≤ CHUNK.
+                let j = j & (CHUNK - 1);
                 bits[j >> 6] |= 1u64 << (j & 63);
-                taken += 1;
-            }
-            *next += taken;
+            });
         }
         for w in bits.iter_mut() {
             count += w.count_ones() as usize;
@@ -196,7 +182,7 @@ fn fill_range(
     val: &mut [MaybeUninit<f32>],
 ) -> bool {
     assert_eq!(idx.len(), val.len());
-    let mut cursor = cursors(live, lo, hi);
+    let mut walk = SparseWalk::new(live.len());
     let mut scratch: Box<[f32; CHUNK]> = vec![0.0f32; CHUNK]
         .into_boxed_slice()
         .try_into()
@@ -208,21 +194,13 @@ fn fill_range(
     while start < hi {
         let end = (start + CHUNK).min(hi);
         let mut scattered = 0;
-        for (u, (next, last)) in live.iter().zip(cursor.iter_mut()) {
+        for (k, u) in live.iter().enumerate() {
             let w = u.weight;
-            let mut taken = 0;
-            for (&i, &v) in u.indices[*next..*last].iter().zip(&u.values[*next..*last]) {
-                let i = i as usize;
-                if i >= end {
-                    break;
-                }
-                let j = i.wrapping_sub(start) & (CHUNK - 1);
+            scattered += walk.for_each(k, (u.indices, u.values), start, end, |j, v| {
+                let j = j & (CHUNK - 1);
                 scratch[j] += w * v;
                 bits[j >> 6] |= 1u64 << (j & 63);
-                taken += 1;
-            }
-            *next += taken;
-            scattered += taken;
+            });
         }
         // This chunk emits at most `scattered` entries: when they fit, the writes need no
         // bounds checks (the common case: all but a range's last chunk or so).

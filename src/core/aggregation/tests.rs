@@ -648,12 +648,119 @@ fn sparse_sum_equals_brute_force_and_dense_kernel_bit_for_bit() {
             densified[i as usize] = v;
         }
         assert_eq!(bits(&densified), bits(&dense), "trial {trial}, n {n}");
+        // So does the overwriting kernel (sparse inputs alone: summed in a scratch and
+        // streamed out), into an output full of garbage and not 16-byte aligned.
+        let off = 1 + trial % 3;
+        let mut garbage = vec![f32::NAN; n + off];
+        assert!(linear::sum_into(&mut garbage[off..], &ups, &w));
+        assert_eq!(
+            bits(&garbage[off..]),
+            bits(&dense),
+            "sum_into, trial {trial}, n {n}"
+        );
+        assert!(garbage[..off].iter().all(|x| x.is_nan()));
         let nnz: usize = gs.iter().map(|g| g.nnz()).sum();
         if nnz >= PAR_THRESHOLD && n > CHUNK {
             parallel_cases += 1;
         }
     }
     assert!(parallel_cases >= 2, "only {parallel_cases} parallel cases");
+}
+
+#[test]
+fn overflowing_sparse_sums_are_reported_by_every_kernel() {
+    // f32::MAX twice overflows to +Inf at one position only, deep in a large output.
+    let n = 3 * CHUNK + 5;
+    let at = 2 * CHUNK + 7;
+    let a = sparse_of(n, vec![1, at as u32], vec![1.0, f32::MAX]);
+    let b = sparse_of(n, vec![at as u32, n as u32 - 1], vec![f32::MAX, 2.0]);
+    let ups = [Update::Compressed(&a), Update::Compressed(&b)];
+    let mut out = vec![0.0f32; n];
+    assert!(!linear::sum_into(&mut out, &ups, &[1.0, 1.0]));
+    assert_eq!(out[at], f32::INFINITY);
+    let (dense, finite) = linear::weighted_sum(&ups, &[1.0, 1.0], n).unwrap();
+    assert!(!finite && dense[at] == f32::INFINITY);
+    let inputs: Vec<sparse_sum::SparseInput> = [&a, &b]
+        .iter()
+        .map(|g| sparse_sum::SparseInput {
+            indices: &g.indices,
+            values: &g.values,
+            weight: 1.0,
+        })
+        .collect();
+    assert!(!sparse_sum::weighted_sum(&inputs, n).finite);
+    // Weights that keep it finite: every kernel says so.
+    assert!(linear::sum_into(&mut out, &ups, &[0.5, 0.5]));
+    assert_eq!(out[at], f32::MAX);
+}
+
+#[test]
+fn sparse_walk_finds_each_window_in_any_order() {
+    let mut r = Rng::new(47);
+    for trial in 0..40 {
+        let n = 1 + r.below(5000) as usize;
+        let m = 1 + r.below(4) as usize;
+        let gs: Vec<CompressedGradient> = (0..m)
+            .map(|_| {
+                let kind = r.below(5);
+                random_sparse(&mut r, n, kind, None)
+            })
+            .collect();
+        let width = 1 + r.below(300) as usize;
+        let mut windows: Vec<usize> = (0..n.div_ceil(width)).collect();
+        // Mostly ascending runs, with some jumps back and forth.
+        if trial % 2 == 1 {
+            for i in 0..windows.len() {
+                if r.below(4) == 0 {
+                    let j = r.below(windows.len() as u64) as usize;
+                    windows.swap(i, j);
+                }
+            }
+        }
+        let mut walk = input::SparseWalk::new(m);
+        for &wi in &windows {
+            let (start, end) = (wi * width, ((wi + 1) * width).min(n));
+            for (k, g) in gs.iter().enumerate() {
+                let mut got = Vec::new();
+                let count = walk.for_each(k, (&g.indices, &g.values), start, end, |j, v| {
+                    got.push((j + start, v))
+                });
+                let want: Vec<(usize, f32)> = g
+                    .indices
+                    .iter()
+                    .zip(&g.values)
+                    .filter(|(&i, _)| (start..end).contains(&(i as usize)))
+                    .map(|(&i, &v)| (i as usize, v))
+                    .collect();
+                assert_eq!(got, want, "trial {trial}, window {wi}, input {k}");
+                assert_eq!(count, want.len());
+                let mut pos = Vec::new();
+                walk.for_each_position(k, &g.indices, start, end, |j| pos.push(j + start));
+                assert_eq!(pos, want.iter().map(|p| p.0).collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+#[test]
+fn robust_strategies_read_sparse_inputs_like_their_dense_form() {
+    // Large enough for many parallel blocks, so each worker's walk resumes and restarts.
+    let n = 200_003;
+    let mut r = Rng::new(53);
+    let gs: Vec<CompressedGradient> = (0..7).map(|_| random_sparse(&mut r, n, 0, None)).collect();
+    let dense: Vec<Vec<f32>> = gs.iter().map(|g| g.to_dense()).collect();
+    let sp: Vec<Update> = gs.iter().map(Update::Compressed).collect();
+    let de: Vec<Update> = dense.iter().map(|d| Update::Dense(d)).collect();
+    for s in [
+        Strategy::Median,
+        Strategy::TrimmedMean,
+        Strategy::Krum,
+        Strategy::MultiKrum,
+    ] {
+        let a = agg(s).aggregate(&sp, None, None).unwrap();
+        let b = agg(s).aggregate(&de, None, None).unwrap();
+        assert_eq!(bits(&a), bits(&b), "{s:?}");
+    }
 }
 
 #[test]
