@@ -279,36 +279,6 @@ impl SparseWalk {
             p += 1;
         }
         self.resume[k] = (end, p);
-        prefetch_next(indices, values, p, p - lo);
         p - lo
     }
-}
-
-/// Asks for the cache lines of the entries a walk's next window will likely read (about
-/// as many as this one's, from `at`). A walk takes a few lines from each of many inputs
-/// in turn, too many streams for the hardware prefetcher to follow.
-#[inline]
-fn prefetch_next<V>(indices: &[u32], values: &[V], at: usize, count: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // Entries per 64-byte line (indices and values are 4 bytes each).
-        const STEP: usize = 16;
-        let same = std::ptr::addr_eq(values.as_ptr(), indices.as_ptr());
-        let end = (at + count + STEP).min(indices.len()).min(values.len());
-        let mut j = at;
-        while j < end {
-            // SAFETY: j < len of both (the caller cut them to one length); a prefetch
-            // never faults and changes no state but the cache.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(indices.as_ptr().add(j) as *const i8);
-                if !same {
-                    _mm_prefetch::<_MM_HINT_T0>(values.as_ptr().add(j) as *const i8);
-                }
-            }
-            j += STEP;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (indices, values, at, count);
 }

@@ -13,8 +13,6 @@ use super::stream;
 use super::CHUNK;
 use crate::core::error::Result;
 
-/// Positions per window of a staged sparse sum: 16 KiB of f32 scratch, in L1.
-const STAGE: usize = 1 << 12;
 /// Exponent bits of an f32: all set for NaN and ±Inf.
 const EXP: u32 = 0x7f80_0000;
 
@@ -73,25 +71,19 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
     // are never read back from memory, which halves the memory traffic of an output that
     // is mostly zeros).
     let staged = overwrite && dense.is_empty();
-    type State = (SparseWalk, Box<[f32; STAGE]>);
+    type State = (SparseWalk, Option<Box<[f32; CHUNK]>>);
     let kernel = |(walk, scratch): &mut State, ci: usize, o: &mut [f32]| -> bool {
         let start = ci * CHUNK;
         let len = o.len();
-        if staged {
-            // Windows of the chunk small enough for the scratch to stay in L1; the
-            // finiteness check rides on the stream's loads.
-            let mut finite = true;
-            for (wi, o) in o.chunks_mut(STAGE).enumerate() {
-                let from = start + wi * STAGE;
-                for (k, &(entries, w)) in sparse.iter().enumerate() {
-                    // Masked: always in bounds, exact as j < o.len() ≤ STAGE.
-                    walk.for_each(k, entries, from, from + o.len(), |j, v| {
-                        scratch[j & (STAGE - 1)] += w * v
-                    });
-                }
-                finite &= stream::take(o, &mut scratch[..o.len()]);
+        if let Some(scratch) = scratch {
+            for (k, &(entries, w)) in sparse.iter().enumerate() {
+                // Masked: always in bounds, exact as j < len ≤ CHUNK.
+                walk.for_each(k, entries, start, start + len, |j, v| {
+                    scratch[j & (CHUNK - 1)] += w * v
+                });
             }
-            return finite;
+            // The finiteness check rides on the stream's loads.
+            return stream::take(o, &mut scratch[..len]);
         }
         if overwrite {
             o.fill(0.0);
@@ -122,7 +114,15 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         finite && (dense.is_empty() || !any_non_finite(o))
     };
     // Each worker's walk resumes the sparse inputs where its previous chunk ended.
-    let state = || -> State { (SparseWalk::new(sparse.len()), Box::new([0.0f32; STAGE])) };
+    let state = || -> State {
+        let scratch = staged.then(|| {
+            vec![0.0f32; CHUNK]
+                .into_boxed_slice()
+                .try_into()
+                .expect("CHUNK floats")
+        });
+        (SparseWalk::new(sparse.len()), scratch)
+    };
     if out.len() > CHUNK {
         out.par_chunks_mut(CHUNK)
             .enumerate()
