@@ -20,6 +20,25 @@ export function time(reps: number, fn: () => void): number {
   return median(out)
 }
 
+/**
+ * `reps` alternating calls of `a` then `b`, so that both see the same moments of a shared
+ * machine: the median time of each (ms) and the median of the per-pair ratios b / a (the
+ * steadier estimate of how b compares with a).
+ */
+export function timePaired(reps: number, a: () => void, b: () => void): { a: number; b: number; ratio: number } {
+  const ta: number[] = []
+  const tb: number[] = []
+  for (let i = 0; i < reps; i++) {
+    let t0 = now()
+    a()
+    ta.push(now() - t0)
+    t0 = now()
+    b()
+    tb.push(now() - t0)
+  }
+  return { a: median(ta), b: median(tb), ratio: median(tb.map((t, i) => t / ta[i])) }
+}
+
 /** Seeded uniform generator in [0, 1) (mulberry32). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0
