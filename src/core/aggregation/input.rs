@@ -192,6 +192,29 @@ fn axpy(out: &mut [f32], x: &[f32], w: f32) {
     out.iter_mut().zip(x).for_each(|(o, x)| *o += w * x);
 }
 
+/// Entries ahead of a walk that are fetched into cache as it goes: more than a chunk of the
+/// linear kernels holds of a top-1 % update (~164 of 16 Ki positions), so the next chunk's
+/// entries are on their way while this one's are summed. A walk jumps from update to update, more streams at once than the
+/// hardware prefetcher follows (16 updates: 32 arrays); measured 7–14 % off a 16-update
+/// sparse sum.
+const PREFETCH_AHEAD: usize = 256;
+
+/// Asks for the cache line holding `s[at]` (an index past the end is harmless: a prefetch
+/// never faults).
+#[inline(always)]
+fn prefetch<T>(s: &[T], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing and never faults, whatever the address; the address
+    // is computed with wrapping arithmetic, which claims nothing about bounds. SSE is part
+    // of x86-64.
+    unsafe {
+        use std::arch::x86_64::*;
+        _mm_prefetch::<_MM_HINT_T0>(s.as_ptr().wrapping_add(at).cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, at);
+}
+
 /// Walks several sparse updates' entries window by window. Windows usually come in
 /// ascending order (a worker's run of chunks), so each update's walk resumes where its
 /// previous window ended and steps over the window's entries as the caller reads them:
@@ -222,7 +245,23 @@ impl SparseWalk {
         end: usize,
         f: impl FnMut(usize, f32),
     ) -> usize {
-        self.walk(k, indices, values, start, end, f)
+        self.walk(k, (indices, values), start, end, f, || {})
+    }
+
+    /// [`SparseWalk::for_each`], calling `between()` after each block of eight entries:
+    /// a place to interleave other work with the caller's (the staged sparse sum streams
+    /// the previous chunk out there).
+    #[inline]
+    pub fn for_each_then(
+        &mut self,
+        k: usize,
+        (indices, values): (&[u32], &[f32]),
+        start: usize,
+        end: usize,
+        f: impl FnMut(usize, f32),
+        between: impl FnMut(),
+    ) -> usize {
+        self.walk(k, (indices, values), start, end, f, between)
     }
 
     /// Calls `f(position − start)` for each of update `k`'s positions (ascending
@@ -237,18 +276,18 @@ impl SparseWalk {
         mut f: impl FnMut(usize),
     ) -> usize {
         // The positions stand in for the values, which are not read.
-        self.walk(k, indices, indices, start, end, |j, _| f(j))
+        self.walk(k, (indices, indices), start, end, |j, _| f(j), || {})
     }
 
     #[inline]
     fn walk<V: Copy>(
         &mut self,
         k: usize,
-        indices: &[u32],
-        values: &[V],
+        (indices, values): (&[u32], &[V]),
         start: usize,
         end: usize,
         mut f: impl FnMut(usize, V),
+        mut between: impl FnMut(),
     ) -> usize {
         let (from, at) = self.resume[k];
         let n = indices.len().min(values.len());
@@ -265,9 +304,12 @@ impl SparseWalk {
             if ib[7] as usize >= end {
                 break;
             }
+            prefetch(indices, p + PREFETCH_AHEAD);
+            prefetch(values, p + PREFETCH_AHEAD);
             for q in 0..8 {
                 f(ib[q] as usize - start, vb[q]);
             }
+            between();
             p += 8;
         }
         for (&i, &v) in indices[p..].iter().zip(&values[p..]) {

@@ -66,25 +66,12 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         .iter()
         .filter_map(|(u, w)| u.sparse_parts().map(|e| (e, *w)))
         .collect();
-    // Sparse inputs alone overwriting `out`: each chunk is summed in a cache-resident
-    // scratch and then streamed to `out` (non-temporal stores: the chunk's old contents
-    // are never read back from memory, which halves the memory traffic of an output that
-    // is mostly zeros).
-    let staged = overwrite && dense.is_empty();
-    type State = (SparseWalk, Option<Box<[f32; CHUNK]>>);
-    let kernel = |(walk, scratch): &mut State, ci: usize, o: &mut [f32]| -> bool {
+    if overwrite && dense.is_empty() {
+        return overwrite_sparse(out, &sparse);
+    }
+    let kernel = |walk: &mut SparseWalk, ci: usize, o: &mut [f32]| -> bool {
         let start = ci * CHUNK;
         let len = o.len();
-        if let Some(scratch) = scratch {
-            for (k, &(entries, w)) in sparse.iter().enumerate() {
-                // Masked: always in bounds, exact as j < len ≤ CHUNK.
-                walk.for_each(k, entries, start, start + len, |j, v| {
-                    scratch[j & (CHUNK - 1)] += w * v
-                });
-            }
-            // The finiteness check rides on the stream's loads.
-            return stream::take(o, &mut scratch[..len]);
-        }
         if overwrite {
             o.fill(0.0);
         }
@@ -114,23 +101,96 @@ fn pass(out: &mut [f32], updates: &[Update], weights: &[f32], overwrite: bool) -
         finite && (dense.is_empty() || !any_non_finite(o))
     };
     // Each worker's walk resumes the sparse inputs where its previous chunk ended.
-    let state = || -> State {
-        let scratch = staged.then(|| {
-            vec![0.0f32; CHUNK]
-                .into_boxed_slice()
-                .try_into()
-                .expect("CHUNK floats")
-        });
-        (SparseWalk::new(sparse.len()), scratch)
-    };
+    let walk = || SparseWalk::new(sparse.len());
     if out.len() > CHUNK {
         out.par_chunks_mut(CHUNK)
             .enumerate()
-            .map_init(state, |st, (ci, o)| kernel(st, ci, o))
+            .map_init(walk, |walk, (ci, o)| kernel(walk, ci, o))
             .reduce(|| true, |a, b| a && b)
     } else {
-        kernel(&mut state(), 0, out)
+        kernel(&mut walk(), 0, out)
     }
+}
+
+/// Runs of consecutive chunks per thread in [`overwrite_sparse`]: enough for the threads
+/// to even out their loads, few enough that each run pipelines many chunks.
+const RUNS_PER_THREAD: usize = 8;
+/// Floats of the previous chunk streamed out per block of eight entries scattered (256
+/// bytes): about the rate memory takes them at, so the stores drain during the scatter
+/// (8 to 32 measured alike, 2 to 4 slower).
+const DRAIN_STEP: usize = 64;
+
+/// `out = Σ w · sparse` for sparse inputs alone. Each chunk's sum is scattered into a
+/// cache-resident scratch and then streamed to `out` with non-temporal stores: `out`'s old
+/// contents are never read from memory, which halves the traffic of an output that is
+/// mostly zeros. Streamed in one burst, a chunk stalls the core until memory has taken it;
+/// so a run of chunks alternates two scratches, and the previous chunk drains a little
+/// after every block of entries scattered into the next (10–15 % faster than the burst).
+/// Returns whether every value is finite (the updates must be).
+fn overwrite_sparse(out: &mut [f32], sparse: &[Weighted]) -> bool {
+    type Scratch = Box<[f32; CHUNK]>;
+    let scratch = || -> Scratch {
+        vec![0.0f32; CHUNK]
+            .into_boxed_slice()
+            .try_into()
+            .expect("CHUNK floats")
+    };
+    // Per worker: the walk, and two zeroed scratches (zero again after each run).
+    let state = || (SparseWalk::new(sparse.len()), scratch(), scratch());
+    let run = |(walk, next, prev): &mut (SparseWalk, Scratch, Scratch),
+               base: usize,
+               o: &mut [f32]|
+     -> bool {
+        let mut finite = true;
+        let mut pending: Option<&mut [f32]> = None;
+        for (ci, chunk) in o.chunks_mut(CHUNK).enumerate() {
+            let start = base + ci * CHUNK;
+            let end = start + chunk.len();
+            // The previous chunk's sums (in `prev`) drain into `pending` while this chunk's
+            // are scattered into `next`.
+            let mut drain = pending.take().map(|p| {
+                let len = p.len();
+                stream::Drain::new(p, &mut prev[..len])
+            });
+            for (k, &(entries, w)) in sparse.iter().enumerate() {
+                walk.for_each_then(
+                    k,
+                    entries,
+                    start,
+                    end,
+                    // Masked: always in bounds, exact as j < end − start ≤ CHUNK.
+                    |j, v| next[j & (CHUNK - 1)] += w * v,
+                    || {
+                        if let Some(d) = drain.as_mut() {
+                            d.step(DRAIN_STEP)
+                        }
+                    },
+                );
+            }
+            if let Some(d) = drain {
+                finite &= d.finish();
+            }
+            std::mem::swap(next, prev);
+            pending = Some(chunk);
+        }
+        if let Some(p) = pending {
+            let len = p.len();
+            finite &= stream::Drain::new(p, &mut prev[..len]).finish();
+        }
+        // Once per run: the caller reads `out` after the join that ends this task.
+        stream::fence();
+        finite
+    };
+    let chunks = out.len().div_ceil(CHUNK);
+    let runs = (RUNS_PER_THREAD * rayon::current_num_threads()).min(chunks);
+    if runs <= 1 {
+        return run(&mut state(), 0, out);
+    }
+    let per = chunks.div_ceil(runs) * CHUNK;
+    out.par_chunks_mut(per)
+        .enumerate()
+        .map_init(state, |st, (r, o)| run(st, r * per, o))
+        .reduce(|| true, |a, b| a && b)
 }
 
 /// `o += Σ w · entries` over the sparse inputs' entries in `[start, start + o.len())`, in

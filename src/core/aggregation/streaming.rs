@@ -379,7 +379,7 @@ impl Aggregator {
         staleness: Option<&[f64]>,
         mut out: Option<&mut [f32]>,
     ) -> Result<Vec<f32>> {
-        let r = self.prepare(updates, weights, staleness, out.as_deref())?;
+        let r = self.prepare(updates, weights, staleness, out.as_deref(), true)?;
         let n = r.n;
         let result = if self.config.strategy.is_robust() {
             self.robust(updates, &r.eff, &r.scales, n)?
@@ -485,7 +485,7 @@ impl Aggregator {
                 "aggregateSparse takes sparse updates (top-k, random-k); grads[{i}] is {what}: the sum would be dense (use aggregate)"
             )));
         }
-        let r = self.prepare(updates, weights, staleness, None)?;
+        let r = self.prepare(updates, weights, staleness, None, false)?;
         let w = r.linear_weights();
         let inputs: Vec<SparseInput> = updates
             .iter()
@@ -558,13 +558,15 @@ impl Aggregator {
 
     /// Validation and weights of a one-shot round (`aggregate`, `aggregate_sparse`):
     /// lengths, weights, staleness, `out`, finiteness of the inputs the summing pass does
-    /// not check itself, clip factors.
+    /// not check itself, clip factors. `sparse_checked_in_sum`: the caller's sum reports a
+    /// sparse input's NaN or ±Inf itself (through a non-finite result).
     fn prepare(
         &self,
         updates: &[Update],
         weights: Option<&[f64]>,
         staleness: Option<&[f64]>,
         out: Option<&[f32]>,
+        sparse_checked_in_sum: bool,
     ) -> Result<OneShot> {
         let m = updates.len();
         let n = self.round_length(updates)?;
@@ -656,11 +658,16 @@ impl Aggregator {
             .iter()
             .map(|w| if top > 0.0 { w / top } else { 0.0 })
             .collect();
-        // Dense inputs of the averaging strategies are checked inside the summing pass (read
-        // once); everything else is checked here.
+        // The averaging strategies check their inputs inside the summing pass (read once: a
+        // NaN or ±Inf input makes its sum non-finite, and then the culprit is looked for),
+        // dense inputs always, sparse ones when the caller says its sum does (the sparse
+        // result of `aggregate_sparse_into` must not be touched by a refused call); the
+        // rest are checked here.
         let fused = self.config.strategy.is_linear() && self.config.clip_norm.is_none();
         let checked: Vec<usize> = (0..m)
-            .filter(|&i| !fused || updates[i].is_sparse() || eff[i] == 0.0)
+            .filter(|&i| {
+                !fused || eff[i] == 0.0 || (updates[i].is_sparse() && !sparse_checked_in_sum)
+            })
             .collect();
         let sel: Vec<Update> = checked.iter().map(|&i| updates[i]).collect();
         if input::any_non_finite_in(&sel) {

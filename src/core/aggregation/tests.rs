@@ -972,4 +972,80 @@ fn aggregate_sparse_into_reuses_out_and_equals_the_fresh_result() {
     assert_eq!(e.code, Code::LengthMismatch);
     assert_eq!(out, before);
     assert_eq!(x.round, 1);
+    // So does a non-finite input (checked before summing, so `out` is not touched).
+    let mut bad = gs[2].clone();
+    bad.values[1] = f32::NAN;
+    let bad_at = bad.indices[1];
+    let mixed = [ups[0], ups[1], Update::Compressed(&bad)];
+    let e = x
+        .aggregate_sparse_into(&mixed, None, None, &mut out)
+        .unwrap_err();
+    assert_eq!(e.code, Code::NonFinite);
+    assert!(
+        e.message.contains(&format!("grads[2][{bad_at}]")),
+        "{}",
+        e.message
+    );
+    assert_eq!(out, before);
+}
+
+#[test]
+fn non_finite_sparse_inputs_are_found_by_the_sum_itself() {
+    // `aggregate` checks sparse inputs inside the summing pass, not before it: a NaN or
+    // ±Inf deep in a large update (several runs of chunks, on several threads) must still
+    // be reported, naming the update and the position, by every kernel: sparse inputs
+    // alone into `out` (staged), alone into a new result, and mixed with a dense input.
+    let mut r = Rng::new(53);
+    let n = 40 * CHUNK + 3;
+    let gs: Vec<CompressedGradient> = (0..4).map(|_| random_sparse(&mut r, n, 0, None)).collect();
+    let dense: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    for bad_value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut bad = gs[2].clone();
+        let k = bad.nnz() * 3 / 4;
+        bad.values[k] = bad_value;
+        let at = bad.indices[k];
+        let sparse_only = [
+            Update::Compressed(&gs[0]),
+            Update::Compressed(&gs[1]),
+            Update::Compressed(&bad),
+            Update::Compressed(&gs[3]),
+        ];
+        let with_dense = [
+            Update::Compressed(&gs[0]),
+            Update::Dense(&dense),
+            Update::Compressed(&bad),
+        ];
+        let want = format!("grads[2][{at}]");
+        for ups in [&sparse_only[..], &with_dense[..]] {
+            let mut out = vec![0.0f32; n];
+            let e = agg(Strategy::FedAvg)
+                .aggregate_into(ups, None, None, Some(&mut out))
+                .unwrap_err();
+            assert_eq!(e.code, Code::NonFinite, "{bad_value}");
+            assert!(e.message.contains(&want), "{bad_value}: {}", e.message);
+            let e = agg(Strategy::WeightedAvg)
+                .aggregate(ups, None, None)
+                .unwrap_err();
+            assert_eq!(e.code, Code::NonFinite, "{bad_value}");
+            assert!(e.message.contains(&want), "{bad_value}: {}", e.message);
+        }
+    }
+    // +Inf and −Inf at the same position of two updates: each is named, first one first.
+    let p = gs[0].indices[5];
+    let a = sparse_of(n, vec![p], vec![f32::INFINITY]);
+    let b = sparse_of(n, vec![p], vec![f32::NEG_INFINITY]);
+    let mut out = vec![0.0f32; n];
+    let e = agg(Strategy::FedAvg)
+        .aggregate_into(
+            &[Update::Compressed(&a), Update::Compressed(&b)],
+            None,
+            None,
+            Some(&mut out),
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains(&format!("grads[0][{p}] is inf")),
+        "{}",
+        e.message
+    );
 }
