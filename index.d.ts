@@ -29,7 +29,11 @@ export declare class CompressedGradient {
   get wireBytes(): number
   /** Original bytes (4·length) ÷ the bytes of its wire encoding. */
   get compressionRatio(): number
-  /** The wire encoding: versioned, CRC32C-checked (see the README's wire-format section). */
+  /**
+   * The wire encoding: versioned, CRC32C-checked (see the README's wire-format section).
+   * `ERR_NON_FINITE` for a gradient holding NaN or ±Inf (what an overflowing
+   * `aggregateSparse` leaves in its `out`): the decoder would refuse those bytes.
+   */
   toBuffer(): Buffer
   /** Parses a wire encoding; any truncation, alteration or forgery is `ERR_CORRUPT_DATA`. */
   static fromBuffer(buffer: Uint8Array): CompressedGradient

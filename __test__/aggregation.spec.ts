@@ -390,7 +390,9 @@ test('merge refuses damaged buffers (ERR_CORRUPT_DATA) and other strategies or c
     t.is(codeOf(() => b.merge(c)), 'ERR_CORRUPT_DATA', `flip at ${i}`)
   }
   t.is(codeOf(() => new GradientAggregator({ strategy: AggregationStrategy.MEDIAN }).merge(buf)), 'ERR_INVALID_ARG')
-  t.is(codeOf(() => new GradientAggregator({ clipNorm: 1 }).merge(buf)), 'ERR_INVALID_ARG')
+  const clipErr = t.throws(() => new GradientAggregator({ clipNorm: 1 }).merge(buf))
+  t.is((clipErr as any).code, 'ERR_INVALID_ARG')
+  t.regex(clipErr!.message, /clipped with clipNorm none but this aggregator uses 1$/)
   t.is(b.numParticipants, 0)
   b.merge(buf)
   t.is(b.numParticipants, 1)
@@ -497,6 +499,31 @@ test('bad options and inputs are coded errors naming the argument', (t) => {
   const g = new Float32Array(8)
   structuredClone(g.buffer, { transfer: [g.buffer] })
   t.is(codeOf(() => agg.aggregate([g])), 'ERR_DETACHED_BUFFER')
+  // Options name the bad entry and what was found there; a detached `out` is named as such.
+  e = t.throws(() => agg.aggregate([Float32Array.of(1), Float32Array.of(2)], { weights: [1, '2' as any] }))
+  t.is((e as any).code, 'ERR_INVALID_ARG')
+  t.regex(e!.message, /weights\[1\] must be a number, got the string "2"/)
+  e = t.throws(() => agg.aggregateSparse([], { staleness: {} as any }))
+  t.regex(e!.message, /staleness must be an array of numbers, got an object/)
+  for (const [out, found] of [['x', 'string'], [[0], 'an array'], [new Float64Array(1), 'Float64Array'], [{}, 'an object']] as const) {
+    e = t.throws(() => agg.aggregate([Float32Array.of(1)], { out: out as any }))
+    t.is((e as any).code, 'ERR_INVALID_ARG')
+    t.is(e!.message, `out must be a Float32Array, got ${found}`)
+  }
+  const gone = new Float32Array(1)
+  structuredClone(gone.buffer, { transfer: [gone.buffer] })
+  e = t.throws(() => agg.aggregate([Float32Array.of(1)], { out: gone }))
+  t.is((e as any).code, 'ERR_DETACHED_BUFFER')
+  t.regex(e!.message, /^out is a view of a detached ArrayBuffer/)
+  // A number[] value beyond the f32 range is named as given, not as the Infinity it would become.
+  e = t.throws(() => agg.aggregate([[1, 1e39]]))
+  t.is((e as any).code, 'ERR_NON_FINITE')
+  t.regex(e!.message, /grads\[0\]\[1\] is 1e39, beyond the f32 range/)
+  // A staleness discount that underflows is said to be one (not "staler than maxStaleness").
+  const slow = new GradientAggregator({ strategy: AggregationStrategy.ASYNC_FEDAVG, stalenessExponent: 100 })
+  e = t.throws(() => slow.aggregate([Float32Array.of(1), Float32Array.of(2)], { staleness: [1e15, 1e15] }))
+  t.is((e as any).code, 'ERR_ZERO_TOTAL_WEIGHT')
+  t.regex(e!.message, /\(1 \+ staleness\)\^-100 underflows to 0/)
   const m = new GradientAggregator({ strategy: AggregationStrategy.FEDADAM, globalModel: new Float32Array(4) })
   t.is(codeOf(() => m.aggregate([new Float32Array(3)])), 'ERR_LENGTH_MISMATCH')
   // A future round in ASYNC_FEDAVG is refused at finish, and the round is kept.
@@ -731,6 +758,14 @@ test('aggregateSparse refuses bad input with the same coded errors as aggregate,
   t.regex(e!.message, /overflowed f32 at index 0/)
   t.is(codeOf(() => agg.aggregate(new Array(10).fill(big))), 'ERR_NON_FINITE')
   t.is(agg.round, 0) // nothing counted for refused calls
+  // Into { out }: out holds the overflowed sum (documented), which cannot be sent: toBuffer()
+  // refuses it rather than write bytes that fromBuffer would reject.
+  const out = agg.aggregateSparse([big])
+  t.is(codeOf(() => agg.aggregateSparse(new Array(10).fill(big), { out })), 'ERR_NON_FINITE')
+  t.is(out.decompress()[0], Infinity)
+  e = t.throws(() => out.toBuffer())
+  t.is((e as any).code, 'ERR_NON_FINITE')
+  t.regex(e!.message, /CompressedGradient\[0\] is inf/)
 })
 
 test('aggregateSparseAsync equals aggregateSparse, snapshots its inputs, and marks the aggregator busy', async (t) => {

@@ -11,7 +11,8 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::arrays::{
-    engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, F32Input,
+    engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, read_f32_out, type_of,
+    F32Input,
 };
 use super::compression::CompressedGradient;
 use super::task::guard;
@@ -137,31 +138,82 @@ pub struct GradientAggregatorOptions<'a> {
     pub model_size: Option<f64>,
 }
 
+// The array fields of these options are read by `numbers` and `read_f32_out` rather than
+// converted by napi, so that a bad one is named with its index and what was found there.
 /// Options of `aggregate(grads, {...})`.
 #[napi(object, object_to_js = false)]
-pub struct AggregateOptions {
+pub struct AggregateOptions<'a> {
     /// One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights.
-    pub weights: Option<Vec<f64>>,
+    #[napi(ts_type = "Array<number>")]
+    pub weights: Option<Unknown<'a>>,
     /// ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0.
-    pub staleness: Option<Vec<f64>>,
+    #[napi(ts_type = "Array<number>")]
+    pub staleness: Option<Unknown<'a>>,
     /// Write the result into this array (of the inputs' length, not sharing memory with a
     /// dense input) and return it, instead of allocating a new one: saves the page faults of
     /// a fresh output when aggregating round after round. `aggregate` only.
-    pub out: Option<Float32Array>,
+    #[napi(ts_type = "Float32Array")]
+    pub out: Option<Unknown<'a>>,
 }
 
 /// Options of `aggregateSparse(grads, {...})`.
 #[napi(object, object_to_js = false)]
 pub struct AggregateSparseOptions<'a> {
     /// One weight per input, finite and ≥ 0, normalised to sum 1. Default: equal weights.
-    pub weights: Option<Vec<f64>>,
+    #[napi(ts_type = "Array<number>")]
+    pub weights: Option<Unknown<'a>>,
     /// ASYNC_FEDAVG only: staleness of each input in rounds (integers ≥ 0). Default 0.
-    pub staleness: Option<Vec<f64>>,
+    #[napi(ts_type = "Array<number>")]
+    pub staleness: Option<Unknown<'a>>,
     /// A `CompressedGradient` to overwrite with the result and return (not one of `grads`),
     /// e.g. the previous round's once it has been sent: its buffers are reused, which saves
     /// the page faults of a fresh result. `aggregateSparse` only.
     #[napi(ts_type = "CompressedGradient")]
     pub out: Option<Unknown<'a>>,
+}
+
+/// An optional array of numbers (`options.weights`, `options.staleness`); errors name
+/// `what[i]` and what was found there.
+fn numbers(v: Option<Unknown>, what: &str) -> napi::Result<Option<Vec<f64>>, String> {
+    let Some(v) = v else { return Ok(None) };
+    let t = v.get_type().map_err(|e| invalid_arg(e.reason.clone()))?;
+    match t {
+        ValueType::Undefined | ValueType::Null => return Ok(None),
+        ValueType::Object if v.is_array().unwrap_or(false) => {}
+        _ => {
+            return Err(invalid_arg(format!(
+                "{what} must be an array of numbers, got {}",
+                type_of(t)
+            )))
+        }
+    }
+    let arr: Array = unsafe { Array::from_napi_value(v.env(), v.raw()) }
+        .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
+    let mut out = Vec::with_capacity(arr.len() as usize);
+    for i in 0..arr.len() {
+        let x: Option<Unknown> = arr
+            .get(i)
+            .map_err(|e| invalid_arg(format!("{what}[{i}]: {}", e.reason)))?;
+        let x = x.ok_or_else(|| invalid_arg(format!("{what}[{i}] is missing")))?;
+        match x.get_type().map_err(|e| invalid_arg(e.reason.clone()))? {
+            ValueType::Number => {
+                out.push(unsafe { x.cast::<f64>() }.map_err(|e| invalid_arg(e.reason.clone()))?)
+            }
+            ValueType::String => {
+                let s = unsafe { x.cast::<String>() }.unwrap_or_default();
+                return Err(invalid_arg(format!(
+                    "{what}[{i}] must be a number, got the string {s:?}"
+                )));
+            }
+            t => {
+                return Err(invalid_arg(format!(
+                    "{what}[{i}] must be a number, got {}",
+                    type_of(t)
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Options of `add(nodeId, grad, {...})`.
@@ -582,13 +634,26 @@ fn round_option(name: &str, v: Option<f64>) -> napi::Result<Option<u64>, String>
         .transpose()
 }
 
+/// Weights, staleness and `out` of `aggregate`'s options, each checked.
+#[allow(clippy::type_complexity)]
 fn aggregate_options(
+    env: &Env,
     o: Option<AggregateOptions>,
-) -> (Option<Vec<f64>>, Option<Vec<f64>>, Option<Float32Array>) {
-    match o {
-        Some(o) => (o.weights, o.staleness, o.out),
-        None => (None, None, None),
-    }
+) -> napi::Result<(Option<Vec<f64>>, Option<Vec<f64>>, Option<Float32Array>), String> {
+    let Some(o) = o else {
+        return Ok((None, None, None));
+    };
+    let out = match o.out {
+        Some(v) if !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
+            Some(read_f32_out(env, &v, "out")?)
+        }
+        _ => None,
+    };
+    Ok((
+        numbers(o.weights, "weights")?,
+        numbers(o.staleness, "staleness")?,
+        out,
+    ))
 }
 
 #[napi]
@@ -652,7 +717,7 @@ impl GradientAggregator {
         let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
         let held = read_grads(&env, grads, self.lock()?.model_length())?;
         let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
-        let (w, s, out) = aggregate_options(options);
+        let (w, s, out) = aggregate_options(&env, options)?;
         let mut st = self.lock()?;
         match out {
             Some(mut o) => {
@@ -699,7 +764,7 @@ impl GradientAggregator {
         options: Option<Unknown>,
     ) -> napi::Result<AsyncTask<AggregateTask<Vec<f32>>>, String> {
         let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
-        let (w, s, out) = aggregate_options(options);
+        let (w, s, out) = aggregate_options(&env, options)?;
         if out.is_some() {
             return Err(invalid_arg(
                 "out is not supported by aggregateAsync (the result is a new array); use aggregate",
@@ -733,7 +798,11 @@ impl GradientAggregator {
     ) -> napi::Result<Either<Unknown<'a>, CompressedGradient>, String> {
         let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
         let (w, s, out) = match options {
-            Some(o) => (o.weights, o.staleness, o.out),
+            Some(o) => (
+                numbers(o.weights, "weights")?,
+                numbers(o.staleness, "staleness")?,
+                o.out,
+            ),
             None => (None, None, None),
         };
         let held = read_grads(&env, grads, self.lock()?.model_length())?;
@@ -801,7 +870,10 @@ impl GradientAggregator {
                         "out is not supported by aggregateSparseAsync (the result is a new CompressedGradient); use aggregateSparse",
                     ));
                 }
-                (o.weights, o.staleness)
+                (
+                    numbers(o.weights, "weights")?,
+                    numbers(o.staleness, "staleness")?,
+                )
             }
             None => (None, None),
         };

@@ -166,6 +166,13 @@ pub fn read_f32<'a>(
                 }
                 _ => return Err(invalid_arg(format!("{what}[{i}] must be a number"))),
             };
+            if x.is_finite() && !(x as f32).is_finite() {
+                // Named as given: converted, it would be reported as Infinity.
+                return Err(js_err(CoreError::new(
+                    Code::NonFinite,
+                    format!("{what}[{i}] is {x:e}, beyond the f32 range (|x| ≤ 3.4e38)"),
+                )));
+            }
             out.push(x as f32);
         }
         return Ok(F32Input::Owned(out));
@@ -177,6 +184,54 @@ pub fn read_f32<'a>(
     Err(invalid_arg(format!(
         "{what} must be a Float32Array (or an array of numbers), got {t}"
     )))
+}
+
+/// What `typeof` would say of a value of type `t` ("an object" for objects), for messages.
+pub fn type_of(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "boolean",
+        ValueType::Number => "number",
+        ValueType::String => "string",
+        ValueType::Symbol => "symbol",
+        ValueType::Object => "an object",
+        ValueType::Function => "function",
+        ValueType::External => "an external value",
+        ValueType::BigInt => "bigint",
+        _ => "an unknown value",
+    }
+}
+
+/// Reads `value` as a Float32Array to write into (named `what` in errors): any other type
+/// is ERR_INVALID_ARG naming the type found; a view of a detached buffer is
+/// ERR_DETACHED_BUFFER (napi would read it as an empty array).
+pub fn read_f32_out(env: &Env, value: &Unknown, what: &str) -> napi::Result<Float32Array, String> {
+    let (raw_env, raw) = (env.raw(), value.raw());
+    let mut is_typed = false;
+    status(
+        unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) },
+        what,
+    )?;
+    if !is_typed {
+        let found = match value.get_type() {
+            Ok(ValueType::Object) if value.is_array().unwrap_or(false) => "an array",
+            Ok(t) => type_of(t),
+            Err(_) => "an unknown value",
+        };
+        return Err(invalid_arg(format!(
+            "{what} must be a Float32Array, got {found}"
+        )));
+    }
+    let (kind, _, _) = typed_array_view(raw_env, raw, what)?;
+    if kind != sys::TypedarrayType::float32_array {
+        return Err(invalid_arg(format!(
+            "{what} must be a Float32Array, got {}",
+            typed_array_name(kind)
+        )));
+    }
+    unsafe { Float32Array::from_napi_value(raw_env, raw) }
+        .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))
 }
 
 /// Reads a `Buffer` or `Uint8Array` as bytes (borrowed for this call).
@@ -246,7 +301,7 @@ const MAX_TYPED_BYTES: usize = (u32::MAX as usize) * 4;
 /// waits for the event loop, so results made in a synchronous loop would pile up.
 /// `what` names the result in errors.
 pub fn new_engine_f32(env: &Env, n: usize, what: &str) -> napi::Result<Float32Array, String> {
-    let bytes = n.checked_mul(4).unwrap_or(usize::MAX);
+    let bytes = n.saturating_mul(4);
     ensure_allocatable(bytes, what)?;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();

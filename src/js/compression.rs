@@ -301,8 +301,13 @@ impl CompressedGradient {
     }
 
     /// The wire encoding: versioned, CRC32C-checked (see the README's wire-format section).
+    /// `ERR_NON_FINITE` for a gradient holding NaN or ±Inf (what an overflowing
+    /// `aggregateSparse` leaves in its `out`): the decoder would refuse those bytes.
     #[napi(catch_unwind)]
     pub fn to_buffer<'a>(&self, env: &'a Env) -> napi::Result<BufferSlice<'a>, String> {
+        crate::core::aggregation::Update::Compressed(&self.inner)
+            .check_finite("this CompressedGradient")
+            .map_err(js_err)?;
         engine_buffer(env, &wire::encode(&self.inner), "toBuffer()")
     }
 

@@ -53,13 +53,8 @@ impl ServerState {
                 format!("the round's updates have length {n} but the optimiser state has length {} (call resetState() to change models)", self.m.len()),
             ));
         }
-        if self.m.len() != n {
-            let m = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
-            if cfg.strategy != Strategy::FedAvgM {
-                self.v = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
-            }
-            self.m = m;
-        }
+        // The first step starts from zero moments (allocated once the step is known to succeed).
+        let fresh = self.m.len() != n;
         let (lr, mu, b1, b2, tau) = (
             cfg.server_lr as f32,
             cfg.momentum as f32,
@@ -81,65 +76,78 @@ impl ServerState {
         }
         let mut step = crate::core::alloc::zeroed(n, "the server step")?;
         let strategy = cfg.strategy;
-        let v_all: &mut [f32] = if strategy == Strategy::FedAvgM {
-            &mut []
-        } else {
-            &mut self.v
+        let rule = Rule {
+            strategy,
+            lr,
+            mu,
+            b1,
+            b2,
+            tau,
         };
-        #[allow(clippy::type_complexity)]
-        let kernel = |(ci, ((s, m), d)): (usize, ((&mut [f32], &mut [f32]), &[f32])),
-                      v: &mut [f32]| {
-            let _ = ci;
-            match strategy {
-                Strategy::FedAvgM => {
-                    for k in 0..d.len() {
-                        m[k] = mu * m[k] + d[k];
-                        s[k] = lr * m[k];
-                    }
-                }
-                _ => {
-                    for k in 0..d.len() {
-                        let g = d[k];
-                        let g2 = g * g;
-                        m[k] = b1 * m[k] + (1.0 - b1) * g;
-                        v[k] = if strategy == Strategy::FedAdam {
-                            b2 * v[k] + (1.0 - b2) * g2
-                        } else {
-                            let diff = v[k] - g2;
-                            let sign = if diff > 0.0 {
-                                1.0
-                            } else if diff < 0.0 {
-                                -1.0
-                            } else {
-                                0.0
-                            };
-                            v[k] - (1.0 - b2) * g2 * sign
-                        };
-                        s[k] = lr * m[k] / (v[k].max(0.0).sqrt() + tau);
-                    }
+        let fedavgm = strategy == Strategy::FedAvgM;
+        // Two passes, so that a refused round leaves the state (moments and model) as it was:
+        // the first computes the step from the old moments, touching nothing else, and checks
+        // that the new moments, the step and the new model are finite; only then does the
+        // second write the moments (recomputed: the same arithmetic, the same bits) and the
+        // model.
+        let (m, v, model) = (&self.m, &self.v, self.model.as_deref());
+        let finite = step.par_chunks_mut(CHUNK).enumerate().all(|(ci, s)| {
+            let at = ci * CHUNK;
+            let mut bad = false;
+            for (k, s) in s.iter_mut().enumerate() {
+                let j = at + k;
+                let (mj, vj) = match (fresh, fedavgm) {
+                    (true, _) => (0.0, 0.0),
+                    (false, true) => (m[j], 0.0),
+                    (false, false) => (m[j], v[j]),
+                };
+                let (m1, v1, st) = rule.advance(mj, vj, delta[j]);
+                *s = st;
+                let x1 = model.map_or(0.0, |x| x[j] + st);
+                bad |= !(m1.is_finite() && v1.is_finite() && st.is_finite() && x1.is_finite());
+            }
+            !bad
+        });
+        if !finite {
+            // Only reachable with huge updates, learning rates or models; never hand back NaN
+            // or ±Inf, and never keep them in the state.
+            return Err(Error::new(
+                Code::NonFinite,
+                if self.model.is_some() {
+                    "the server step overflowed f32: the step, the optimiser's moments or the global model would not be finite (updates, learning rate or model too large); the state is unchanged"
+                } else {
+                    "the server step overflowed f32: the step or the optimiser's moments would not be finite (updates or learning rate too large); the state is unchanged"
+                },
+            ));
+        }
+        if fresh {
+            self.m = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
+            if !fedavgm {
+                self.v = crate::core::alloc::zeroed(n, "the server optimiser's state")?;
+            }
+        }
+        let v_all: &mut [f32] = if fedavgm { &mut [] } else { &mut self.v };
+        let update = |m: &mut [f32], v: &mut [f32], d: &[f32]| {
+            for k in 0..d.len() {
+                let vk = if fedavgm { 0.0 } else { v[k] };
+                let (m1, v1, _) = rule.advance(m[k], vk, d[k]);
+                m[k] = m1;
+                if !fedavgm {
+                    v[k] = v1;
                 }
             }
         };
-        if strategy == Strategy::FedAvgM {
-            step.par_chunks_mut(CHUNK)
-                .zip(self.m.par_chunks_mut(CHUNK))
+        if fedavgm {
+            self.m
+                .par_chunks_mut(CHUNK)
                 .zip(delta.par_chunks(CHUNK))
-                .enumerate()
-                .for_each(|t| kernel(t, &mut []));
+                .for_each(|(m, d)| update(m, &mut [], d));
         } else {
-            step.par_chunks_mut(CHUNK)
-                .zip(self.m.par_chunks_mut(CHUNK))
-                .zip(delta.par_chunks(CHUNK))
+            self.m
+                .par_chunks_mut(CHUNK)
                 .zip(v_all.par_chunks_mut(CHUNK))
-                .enumerate()
-                .for_each(|(ci, (t, v))| kernel((ci, t), v));
-        }
-        if step.iter().any(|x| !x.is_finite()) {
-            // Only reachable by overflow of huge updates; never hand back NaN.
-            return Err(Error::new(
-                Code::NonFinite,
-                "the server step overflowed to a non-finite value (updates too large for f32)",
-            ));
+                .zip(delta.par_chunks(CHUNK))
+                .for_each(|((m, v), d)| update(m, v, d));
         }
         if let Some(x) = &mut self.model {
             x.par_chunks_mut(CHUNK)
@@ -150,5 +158,48 @@ impl ServerState {
         }
         self.steps += 1;
         Ok(step)
+    }
+}
+
+/// One optimiser's update rule with its hyper-parameters.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    strategy: Strategy,
+    lr: f32,
+    mu: f32,
+    b1: f32,
+    b2: f32,
+    tau: f32,
+}
+
+impl Rule {
+    /// (new m, new v, step) for one coordinate from its old moments and the mean update
+    /// `d` (v is unused, and returned as 0, by FEDAVGM).
+    #[inline]
+    fn advance(&self, m: f32, v: f32, d: f32) -> (f32, f32, f32) {
+        match self.strategy {
+            Strategy::FedAvgM => {
+                let m1 = self.mu * m + d;
+                (m1, 0.0, self.lr * m1)
+            }
+            _ => {
+                let g2 = d * d;
+                let m1 = self.b1 * m + (1.0 - self.b1) * d;
+                let v1 = if self.strategy == Strategy::FedAdam {
+                    self.b2 * v + (1.0 - self.b2) * g2
+                } else {
+                    let diff = v - g2;
+                    let sign = if diff > 0.0 {
+                        1.0
+                    } else if diff < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+                    v - (1.0 - self.b2) * g2 * sign
+                };
+                (m1, v1, self.lr * m1 / (v1.max(0.0).sqrt() + self.tau))
+            }
+        }
     }
 }

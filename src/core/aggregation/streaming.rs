@@ -216,6 +216,11 @@ fn non_finite_culprit(updates: &[Update], first_bad: impl FnOnce() -> usize) -> 
     )
 }
 
+/// A clip norm as the options spell it.
+fn clip_name(c: Option<f64>) -> String {
+    c.map_or_else(|| "none".to_string(), |c| c.to_string())
+}
+
 /// A validated one-shot round: its length, weights and clip factors.
 struct OneShot {
     /// Length of the updates.
@@ -681,8 +686,8 @@ impl Aggregator {
             return Err(Error::new(
                 Code::ZeroTotalWeight,
                 format!(
-                    "every update with a non-zero weight is staler than maxStaleness {:?}",
-                    self.config.max_staleness
+                    "every update with a non-zero weight {}",
+                    self.all_stale_reason()
                 ),
             ));
         }
@@ -710,6 +715,20 @@ impl Aggregator {
         self.clipped_updates += r.clipped;
         self.round += 1;
         self.completed += 1;
+    }
+
+    /// Why every update got a staleness factor of 0 (ASYNC_FEDAVG): dropped by
+    /// `maxStaleness`, or (1 + staleness)^−exponent below the range of f64.
+    fn all_stale_reason(&self) -> String {
+        let e = self.config.staleness_exponent;
+        match self.config.max_staleness {
+            Some(mx) => format!(
+                "is staler than maxStaleness {mx}, or so stale that its factor (1 + staleness)^-{e} underflows to 0"
+            ),
+            None => format!(
+                "is so stale that its factor (1 + staleness)^-{e} underflows to 0 (lower stalenessExponent or the staleness)"
+            ),
+        }
     }
 
     fn clip(&self, u: &Update) -> f32 {
@@ -970,10 +989,7 @@ impl Aggregator {
                     if raw_total <= 0.0 {
                         format!("the {count} pending updates all have weight 0 (weight × samples): the average is undefined")
                     } else {
-                        format!(
-                            "every pending update is staler than maxStaleness {:?}",
-                            self.config.max_staleness
-                        )
+                        format!("every pending update {}", self.all_stale_reason())
                     },
                 ));
             }
@@ -1077,8 +1093,9 @@ impl Aggregator {
         }
         if p.clip_norm != self.config.clip_norm {
             return Err(Error::invalid_arg(format!(
-                "the partial aggregate was clipped with clipNorm {:?} but this aggregator uses {:?}",
-                p.clip_norm, self.config.clip_norm
+                "the partial aggregate was clipped with clipNorm {} but this aggregator uses {}",
+                clip_name(p.clip_norm),
+                clip_name(self.config.clip_norm)
             )));
         }
         if p.pending.count() == 0 {

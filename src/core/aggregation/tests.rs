@@ -488,6 +488,70 @@ fn server_optimisers_match_reference_over_rounds() {
 }
 
 #[test]
+fn a_refused_server_step_leaves_the_optimiser_state_and_the_model_as_they_were() {
+    for strategy in [Strategy::FedAvgM, Strategy::FedAdam, Strategy::FedYogi] {
+        // A step that overflows f32 (the learning rate times a large mean update).
+        let mut cfg = Config::new(strategy);
+        cfg.server_lr = 1e30;
+        let mut a = Aggregator::new(cfg.clone()).unwrap();
+        let tiny = [1e-30f32, -2e-30];
+        let want = Aggregator::new(cfg.clone())
+            .unwrap()
+            .aggregate(&[Update::Dense(&tiny)], None, None)
+            .unwrap();
+        let huge = [1e10f32, 1e10];
+        let e = a
+            .aggregate(&[Update::Dense(&huge)], None, None)
+            .unwrap_err();
+        assert_eq!(e.code, Code::NonFinite, "{strategy:?}");
+        // The next round behaves as on a fresh aggregator: the moments were not touched.
+        let got = a.aggregate(&[Update::Dense(&tiny)], None, None).unwrap();
+        assert_eq!(bits(&got), bits(&want), "{strategy:?}");
+        assert!(got.iter().all(|x| x.is_finite()));
+
+        // A finite step that would carry the global model out of the f32 range: refused,
+        // model and moments unchanged, never an infinite model.
+        let mut cfg = Config::new(strategy);
+        cfg.server_lr = 1e38;
+        let mut a = Aggregator::new(cfg).unwrap();
+        a.set_global_model(vec![3.0e38, 1.0]).unwrap();
+        let before = a.server.clone();
+        let d = [1.0f32, 1.0];
+        let e = a.aggregate(&[Update::Dense(&d)], None, None).unwrap_err();
+        assert_eq!(e.code, Code::NonFinite, "{strategy:?}");
+        assert!(e.message.contains("unchanged"), "{}", e.message);
+        assert_eq!(a.server, before, "{strategy:?}");
+    }
+    // Momentum accumulating round after round until the model overflows: every returned
+    // model is finite, and the refused round keeps the last good one.
+    let mut cfg = Config::new(Strategy::FedAvgM);
+    cfg.server_lr = 1e21;
+    let mut a = Aggregator::new(cfg).unwrap();
+    a.set_global_model(vec![1.0, 1.0]).unwrap();
+    let d = [1e17f32, 1e17];
+    let mut last = vec![1.0f32, 1.0];
+    let mut refused = false;
+    for _ in 0..6 {
+        match a.aggregate(&[Update::Dense(&d)], None, None) {
+            Ok(x) => {
+                assert!(!refused, "a round succeeded after the model overflowed");
+                assert!(x.iter().all(|v| v.is_finite()), "{x:?}");
+                last = x;
+            }
+            Err(e) => {
+                assert_eq!(e.code, Code::NonFinite);
+                assert_eq!(a.server.model.as_deref(), Some(&last[..]));
+                refused = true;
+            }
+        }
+    }
+    assert!(
+        refused,
+        "1e21 × 1e17 accumulated must overflow f32 within six rounds"
+    );
+}
+
+#[test]
 fn compressed_client_output_aggregates_like_its_decompression() {
     let mut c = ClientState::new(CompressionConfig {
         compression_type: CompressionType::TopK,
