@@ -240,12 +240,12 @@ impl SparseWalk {
     pub fn for_each(
         &mut self,
         k: usize,
-        (indices, values): (&[u32], &[f32]),
+        entries: (&[u32], &[f32]),
         start: usize,
         end: usize,
         f: impl FnMut(usize, f32),
     ) -> usize {
-        self.walk(k, (indices, values), start, end, f, || {})
+        self.walk(k, entries, start, end, f, || {})
     }
 
     /// [`SparseWalk::for_each`], calling `between()` after each block of eight entries:
@@ -255,13 +255,13 @@ impl SparseWalk {
     pub fn for_each_then(
         &mut self,
         k: usize,
-        (indices, values): (&[u32], &[f32]),
+        entries: (&[u32], &[f32]),
         start: usize,
         end: usize,
         f: impl FnMut(usize, f32),
         between: impl FnMut(),
     ) -> usize {
-        self.walk(k, (indices, values), start, end, f, between)
+        self.walk(k, entries, start, end, f, between)
     }
 
     /// Calls `f(position − start)` for each of update `k`'s positions (ascending
