@@ -533,6 +533,42 @@ test('bad options and inputs are coded errors naming the argument', (t) => {
   t.deepEqual(Array.from(a.finish({ round: 5 })), [1])
 })
 
+test('caller code run while arguments are read (getters) cannot free an array already borrowed', async (t) => {
+  // Every JS value is read before any array is borrowed: a getter that transfers (detaches)
+  // an input or `out` is then seen as a detached buffer, never read or written after free.
+  const agg = new GradientAggregator()
+  const fresh = () => [new Float32Array(1000).fill(1), new Float32Array(1000).fill(3)]
+  const transfer = (a: Float32Array) => structuredClone(a.buffer, { transfer: [a.buffer] })
+  // A getter on weights[1] transfers grads[0].
+  let gs = fresh()
+  let weights: number[] = [1]
+  Object.defineProperty(weights, 1, { get: () => (transfer(gs[0]), 1), enumerable: true })
+  t.is(codeOf(() => agg.aggregate(gs, { weights })), 'ERR_DETACHED_BUFFER')
+  // A getter on grads[1] transfers grads[0], and allocates over the freed memory.
+  gs = fresh()
+  const g0 = gs[0]
+  const tricky: Float32Array[] = [g0]
+  Object.defineProperty(tricky, 1, { get: () => (transfer(g0), new Float32Array(1000).fill(3)), enumerable: true })
+  t.is(codeOf(() => agg.aggregate(tricky)), 'ERR_DETACHED_BUFFER')
+  // The same through aggregateAsync (which copies the inputs before returning).
+  gs = fresh()
+  const g1 = gs[0]
+  const trickyAsync: Float32Array[] = [g1]
+  Object.defineProperty(trickyAsync, 1, { get: () => (transfer(g1), new Float32Array(1000)), enumerable: true })
+  await t.throwsAsync(agg.aggregateAsync(trickyAsync), { code: 'ERR_DETACHED_BUFFER' })
+  // A getter on weights transfers `out`.
+  gs = fresh()
+  const out = new Float32Array(1000)
+  weights = [1]
+  Object.defineProperty(weights, 1, { get: () => (transfer(out), 1), enumerable: true })
+  t.is(codeOf(() => agg.aggregate(gs, { weights, out })), 'ERR_DETACHED_BUFFER')
+  // Getters that do no harm are simply read.
+  gs = fresh()
+  weights = [1]
+  Object.defineProperty(weights, 1, { get: () => 3, enumerable: true })
+  t.deepEqual(Array.from(agg.aggregate(gs, { weights }).slice(0, 2)), [2.5, 2.5])
+})
+
 test('aggregate(grads, { out }) writes into out, equals the allocating form, and refuses overlap or a wrong length', async (t) => {
   const gs = Array.from({ length: 6 }, (_, i) => gaussian(70_000, 30 + i))
   const sp = new FederatedClient({ nodeId: 'c', compression: topK(0.99) }).compress(gs[0])

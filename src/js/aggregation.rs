@@ -11,8 +11,8 @@ use napi::sys;
 use napi_derive::napi;
 
 use super::arrays::{
-    engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, read_f32_out, type_of,
-    F32Input,
+    describe, engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, read_f32_out,
+    type_of, F32Input,
 };
 use super::compression::CompressedGradient;
 use super::task::guard;
@@ -174,7 +174,7 @@ pub struct AggregateSparseOptions<'a> {
 
 /// An optional array of numbers (`options.weights`, `options.staleness`); errors name
 /// `what[i]` and what was found there.
-fn numbers(v: Option<Unknown>, what: &str) -> napi::Result<Option<Vec<f64>>, String> {
+fn numbers(env: &Env, v: Option<Unknown>, what: &str) -> napi::Result<Option<Vec<f64>>, String> {
     let Some(v) = v else { return Ok(None) };
     let t = v.get_type().map_err(|e| invalid_arg(e.reason.clone()))?;
     match t {
@@ -183,7 +183,7 @@ fn numbers(v: Option<Unknown>, what: &str) -> napi::Result<Option<Vec<f64>>, Str
         _ => {
             return Err(invalid_arg(format!(
                 "{what} must be an array of numbers, got {}",
-                type_of(t)
+                describe(env, &v)
             )))
         }
     }
@@ -384,16 +384,28 @@ fn read_grad<'a>(
         return Ok(Held::Decoded(c));
     }
     read_f32(env, &value, what).map(Held::Dense).map_err(|e| {
-        napi::Error::new(
-            e.status,
-            format!(
-                "{} (or a CompressedGradient, or its toBuffer() bytes)",
-                e.reason
-            ),
-        )
+        // A value of the wrong type: say what else would do. (Not for a bad value inside a
+        // right type, such as a number beyond the f32 range.)
+        if e.status == Code::InvalidArg.as_str() {
+            napi::Error::new(
+                e.status,
+                format!(
+                    "{} (or a CompressedGradient, or its toBuffer() bytes)",
+                    e.reason
+                ),
+            )
+        } else {
+            e
+        }
     })
 }
 
+/// Reads every gradient of `grads`, in two phases. Reading a JS value can run the caller's
+/// code (an index getter, a Proxy trap), and that code could transfer (and so free) an
+/// array already borrowed: so every element is fetched, and every `number[]` copied, before
+/// the first typed array, buffer or `CompressedGradient` is borrowed; after that no JS runs.
+/// The caller must likewise read its other JS arguments before calling this, and borrow
+/// nothing before.
 fn read_grads<'a>(
     env: &Env,
     grads: Unknown<'a>,
@@ -412,16 +424,30 @@ fn read_grads<'a>(
     }
     let arr: Array = unsafe { Array::from_napi_value(env.raw(), grads.raw()) }
         .map_err(|e| invalid_arg(format!("grads: {}", e.reason)))?;
-    let mut out = Vec::with_capacity(arr.len() as usize);
+    // Phase 1: fetch (and classify) every element; copy the plain arrays of numbers.
+    let mut fetched: Vec<(Unknown, Option<Held>)> = Vec::with_capacity(arr.len() as usize);
     for i in 0..arr.len() {
         let what = format!("grads[{i}]");
         let v: Option<Unknown> = arr
             .get(i)
             .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
         let v = v.ok_or_else(|| invalid_arg(format!("{what} is missing")))?;
-        out.push(read_grad(env, v, &what, expected)?);
+        let copied = if v.is_array().unwrap_or(false) {
+            Some(read_grad(env, v, &what, expected)?)
+        } else {
+            None
+        };
+        fetched.push((v, copied));
     }
-    Ok(out)
+    // Phase 2: borrow the rest; no JS code runs from here on.
+    fetched
+        .into_iter()
+        .enumerate()
+        .map(|(i, (v, copied))| match copied {
+            Some(held) => Ok(held),
+            None => read_grad(env, v, &format!("grads[{i}]"), expected),
+        })
+        .collect()
 }
 
 fn config_from_options(
@@ -634,24 +660,22 @@ fn round_option(name: &str, v: Option<f64>) -> napi::Result<Option<u64>, String>
         .transpose()
 }
 
-/// Weights, staleness and `out` of `aggregate`'s options, each checked.
+/// Weights and staleness of `aggregate`'s options, read and checked, and its `out` (not
+/// yet read: an array is borrowed only once every JS value has been read).
 #[allow(clippy::type_complexity)]
-fn aggregate_options(
+fn aggregate_options<'a>(
     env: &Env,
-    o: Option<AggregateOptions>,
-) -> napi::Result<(Option<Vec<f64>>, Option<Vec<f64>>, Option<Float32Array>), String> {
+    o: Option<AggregateOptions<'a>>,
+) -> napi::Result<(Option<Vec<f64>>, Option<Vec<f64>>, Option<Unknown<'a>>), String> {
     let Some(o) = o else {
         return Ok((None, None, None));
     };
-    let out = match o.out {
-        Some(v) if !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
-            Some(read_f32_out(env, &v, "out")?)
-        }
-        _ => None,
-    };
+    let out = o
+        .out
+        .filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)));
     Ok((
-        numbers(o.weights, "weights")?,
-        numbers(o.staleness, "staleness")?,
+        numbers(env, o.weights, "weights")?,
+        numbers(env, o.staleness, "staleness")?,
         out,
     ))
 }
@@ -715,9 +739,14 @@ impl GradientAggregator {
         options: Option<Unknown>,
     ) -> napi::Result<Float32Array, String> {
         let options: Option<AggregateOptions> = options_arg(&env, options, "options")?;
+        // Every JS value is read before any array is borrowed (see `read_grads`).
+        let (w, s, out) = aggregate_options(&env, options)?;
         let held = read_grads(&env, grads, self.lock()?.model_length())?;
         let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
-        let (w, s, out) = aggregate_options(&env, options)?;
+        let out = match out {
+            Some(v) => Some(read_f32_out(&env, &v, "out")?),
+            None => None,
+        };
         let mut st = self.lock()?;
         match out {
             Some(mut o) => {
@@ -799,21 +828,27 @@ impl GradientAggregator {
         let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
         let (w, s, out) = match options {
             Some(o) => (
-                numbers(o.weights, "weights")?,
-                numbers(o.staleness, "staleness")?,
+                numbers(&env, o.weights, "weights")?,
+                numbers(&env, o.staleness, "staleness")?,
                 o.out,
             ),
             None => (None, None, None),
         };
+        let out =
+            out.filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)));
+        if let Some(v) = &out {
+            if !CompressedGradient::instance_of(&env, v).unwrap_or(false) {
+                return Err(invalid_arg(format!(
+                    "out must be a CompressedGradient, got {} (for a dense result in a Float32Array, use aggregate)",
+                    describe(&env, v)
+                )));
+            }
+        }
+        // Every JS value is read before any array is borrowed (see `read_grads`).
         let held = read_grads(&env, grads, self.lock()?.model_length())?;
         let ups: Vec<Update> = held.iter().map(|h| h.update()).collect();
         let out = match out {
-            Some(v) if !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)) => {
-                if !CompressedGradient::instance_of(&env, &v).unwrap_or(false) {
-                    return Err(invalid_arg(
-                        "out must be a CompressedGradient (for a dense result in a Float32Array, use aggregate)",
-                    ));
-                }
+            Some(v) => {
                 let c = unsafe {
                     ClassInstance::<CompressedGradient>::from_napi_value(env.raw(), v.raw())
                 }
@@ -871,8 +906,8 @@ impl GradientAggregator {
                     ));
                 }
                 (
-                    numbers(o.weights, "weights")?,
-                    numbers(o.staleness, "staleness")?,
+                    numbers(&env, o.weights, "weights")?,
+                    numbers(&env, o.staleness, "staleness")?,
                 )
             }
             None => (None, None),

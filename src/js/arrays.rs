@@ -186,6 +186,44 @@ pub fn read_f32<'a>(
     )))
 }
 
+/// The class of a typed array ("Float64Array", …), or `None` for any other value.
+pub fn typed_array_class(env: &Env, value: &Unknown) -> Option<&'static str> {
+    let (raw_env, raw) = (env.raw(), value.raw());
+    let mut is_typed = false;
+    let s = unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) };
+    if s != sys::Status::napi_ok || !is_typed {
+        return None;
+    }
+    let mut kind: sys::napi_typedarray_type = 0;
+    let (mut len, mut offset) = (0usize, 0usize);
+    let (mut data, mut buffer) = (ptr::null_mut(), ptr::null_mut());
+    let s = unsafe {
+        sys::napi_get_typedarray_info(
+            raw_env,
+            raw,
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    (s == sys::Status::napi_ok).then(|| typed_array_name(kind))
+}
+
+/// What a message should call `value`: its typed-array class, "an array", or what `typeof`
+/// says.
+pub fn describe(env: &Env, value: &Unknown) -> String {
+    if let Some(class) = typed_array_class(env, value) {
+        return format!("a {class}");
+    }
+    match value.get_type() {
+        Ok(ValueType::Object) if value.is_array().unwrap_or(false) => "an array".into(),
+        Ok(t) => type_of(t).into(),
+        Err(_) => "an unknown value".into(),
+    }
+}
+
 /// What `typeof` would say of a value of type `t` ("an object" for objects), for messages.
 pub fn type_of(t: ValueType) -> &'static str {
     match t {

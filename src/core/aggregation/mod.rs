@@ -206,15 +206,19 @@ impl Config {
         unit("momentum", self.momentum, 0.0, 1.0)?;
         unit("beta1", self.beta1, 0.0, 1.0)?;
         unit("beta2", self.beta2, 0.0, 1.0)?;
-        if !(self.server_lr.is_finite() && self.server_lr > 0.0) {
+        // The optimisers compute in f32: η and τ must survive the conversion (η finite, so
+        // that a zero update steps by 0, not NaN; τ non-zero, so that √v + τ > 0).
+        let lr32 = self.server_lr as f32;
+        if !(lr32.is_finite() && lr32 > 0.0) {
             return Err(Error::invalid_arg(format!(
-                "serverLearningRate must be finite and > 0, got {}",
+                "serverLearningRate must be > 0 and within f32's range (1.4e-45 to 3.4e38), got {}",
                 self.server_lr
             )));
         }
-        if !(self.tau.is_finite() && self.tau > 0.0) {
+        let tau32 = self.tau as f32;
+        if !(tau32.is_finite() && tau32 > 0.0) {
             return Err(Error::invalid_arg(format!(
-                "tau must be finite and > 0, got {}",
+                "tau must be > 0 and within f32's range (1.4e-45 to 3.4e38), got {}",
                 self.tau
             )));
         }

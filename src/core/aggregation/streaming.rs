@@ -1026,7 +1026,13 @@ impl Aggregator {
                     ),
                 ));
             }
-            result = self.finish_linear(mean, max_w / total);
+            result = self.finish_linear(mean, max_w / total).map_err(|e| {
+                // The round's running sums were consumed: it cannot be kept half-done (its
+                // node ids without their updates), so it is discarded whole. The server
+                // optimiser's state is unchanged (`ServerState::step`).
+                self.pending = Pending::default();
+                Error::new(e.code, format!("{}; the round was discarded", e.message))
+            });
         } else {
             total = self.pending.total_weight();
             if total <= 0.0 {

@@ -552,6 +552,65 @@ fn a_refused_server_step_leaves_the_optimiser_state_and_the_model_as_they_were()
 }
 
 #[test]
+fn a_refused_finish_discards_the_round_whole_and_keeps_the_optimiser_state() {
+    for strategy in [Strategy::FedAvgM, Strategy::FedAdam, Strategy::FedYogi] {
+        let mut a = agg(strategy);
+        let good = [1.0f32, 2.0, 3.0];
+        let huge = [1.0f32, 2e19, 3.0];
+        a.add("sat-1", Update::Dense(&good), AddOptions::default())
+            .unwrap();
+        a.add("sat-2", Update::Dense(&huge), AddOptions::default())
+            .unwrap();
+        let e = a.finish(None).unwrap_err();
+        assert_eq!(e.code, Code::NonFinite, "{strategy:?}");
+        assert!(
+            e.message.ends_with("the round was discarded"),
+            "{}",
+            e.message
+        );
+        // Nothing half-kept: no participants, no weight, the same nodes may send again.
+        let st = a.stats();
+        assert_eq!((st.pending_participants, st.pending_weight), (0, 0.0));
+        assert_eq!((a.round, a.completed, a.server.steps), (0, 0, 0));
+        a.add("sat-1", Update::Dense(&good), AddOptions::default())
+            .unwrap();
+        let got = a.finish(None).unwrap();
+        // As if the refused round never happened.
+        let mut fresh = agg(strategy);
+        fresh
+            .add("sat-1", Update::Dense(&good), AddOptions::default())
+            .unwrap();
+        assert_eq!(
+            bits(&got),
+            bits(&fresh.finish(None).unwrap()),
+            "{strategy:?}"
+        );
+        assert_eq!(a.stats().updates_received, 1);
+    }
+}
+
+#[test]
+fn optimiser_settings_that_f32_cannot_hold_are_refused_up_front() {
+    for (lr, tau) in [(1e39, 1e-3), (1e-50, 1e-3), (1e-2, 1e-50), (1e-2, 1e39)] {
+        let mut c = Config::new(Strategy::FedAdam);
+        c.server_lr = lr;
+        c.tau = tau;
+        let e = Aggregator::new(c).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArg, "lr {lr} tau {tau}");
+        assert!(e.message.contains("f32's range"), "{}", e.message);
+    }
+    // Extreme but representable values are accepted, and a zero update steps by 0.
+    let mut c = Config::new(Strategy::FedAdam);
+    c.server_lr = 3e38;
+    c.tau = 1e-44;
+    let step = Aggregator::new(c)
+        .unwrap()
+        .aggregate(&[Update::Dense(&[0.0f32, 0.0])], None, None)
+        .unwrap();
+    assert_eq!(step, vec![0.0, 0.0]);
+}
+
+#[test]
 fn compressed_client_output_aggregates_like_its_decompression() {
     let mut c = ClientState::new(CompressionConfig {
         compression_type: CompressionType::TopK,
