@@ -870,6 +870,11 @@ test('applyUpdate refuses non-finite inputs and an overflowing step', (t) => {
   t.deepEqual(Array.from(c.applyUpdate(Float32Array.of(1, 2), Float32Array.of(10, -10), 0.5)), [-4, 7])
   t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([NaN, 2], [1, 2]))!.code, 'ERR_NON_FINITE')
   t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate([3e38], [-3e38], 10))!.code, 'ERR_NON_FINITE')
+  // A getter in the update array that transfers params: seen as detached, never read after free.
+  const params = new Float32Array(1000).fill(1)
+  const update: number[] = new Array(1000).fill(1)
+  Object.defineProperty(update, 1, { get: () => (structuredClone(params.buffer, { transfer: [params.buffer] }), 1), enumerable: true })
+  t.is(t.throws<NodeJS.ErrnoException>(() => c.applyUpdate(params, update))!.code, 'ERR_DETACHED_BUFFER')
 })
 
 test('server optimisers refuse an aggregate too large for their moments, and keep their state', (t) => {

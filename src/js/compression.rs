@@ -597,8 +597,15 @@ impl FederatedClient {
         update: Unknown,
         learning_rate: Option<f64>,
     ) -> napi::Result<Float32Array, String> {
-        let p = read_f32(&env, &params, "params")?;
-        let u = read_f32(&env, &update, "update")?;
+        // A `number[]` is copied first: reading it can run the caller's code (a getter), which
+        // must not run while the other argument's memory is borrowed (it could transfer it).
+        let (p, u) = if update.is_array().unwrap_or(false) {
+            let u = read_f32(&env, &update, "update")?;
+            (read_f32(&env, &params, "params")?, u)
+        } else {
+            let p = read_f32(&env, &params, "params")?;
+            (p, read_f32(&env, &update, "update")?)
+        };
         let lr = learning_rate.unwrap_or(0.01);
         if !lr.is_finite() {
             return Err(invalid_arg(format!(
