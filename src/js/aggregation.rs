@@ -12,7 +12,7 @@ use napi_derive::napi;
 
 use super::arrays::{
     describe, engine_buffer, engine_f32_copy, new_engine_f32, read_bytes, read_f32, read_f32_out,
-    type_of, F32Input,
+    type_of, typed_array_kind, F32Input,
 };
 use super::compression::CompressedGradient;
 use super::task::guard;
@@ -331,28 +331,7 @@ impl OwnedHeld {
 }
 
 fn is_byte_view(env: &Env, value: &Unknown) -> bool {
-    let (raw_env, raw) = (env.raw(), value.raw());
-    let mut is_typed = false;
-    if unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) } != sys::Status::napi_ok
-        || !is_typed
-    {
-        return false;
-    }
-    let mut kind: sys::napi_typedarray_type = 0;
-    let (mut len, mut offset) = (0usize, 0usize);
-    let (mut data, mut buffer) = (ptr::null_mut(), ptr::null_mut());
-    let s = unsafe {
-        sys::napi_get_typedarray_info(
-            raw_env,
-            raw,
-            &mut kind,
-            &mut len,
-            &mut data,
-            &mut buffer,
-            &mut offset,
-        )
-    };
-    s == sys::Status::napi_ok && kind == sys::TypedarrayType::uint8_array
+    typed_array_kind(env, value) == Some(sys::TypedarrayType::uint8_array)
 }
 
 /// The length inputs must have when the aggregator fixes it already, and what fixes it

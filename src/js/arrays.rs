@@ -186,8 +186,8 @@ pub fn read_f32<'a>(
     )))
 }
 
-/// The class of a typed array ("Float64Array", …), or `None` for any other value.
-pub fn typed_array_class(env: &Env, value: &Unknown) -> Option<&'static str> {
+/// The element type of a typed array, or `None` for any other value.
+pub fn typed_array_kind(env: &Env, value: &Unknown) -> Option<sys::napi_typedarray_type> {
     let (raw_env, raw) = (env.raw(), value.raw());
     let mut is_typed = false;
     let s = unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) };
@@ -208,14 +208,14 @@ pub fn typed_array_class(env: &Env, value: &Unknown) -> Option<&'static str> {
             &mut offset,
         )
     };
-    (s == sys::Status::napi_ok).then(|| typed_array_name(kind))
+    (s == sys::Status::napi_ok).then_some(kind)
 }
 
 /// What a message should call `value`: its typed-array class, "an array", or what `typeof`
 /// says.
 pub fn describe(env: &Env, value: &Unknown) -> String {
-    if let Some(class) = typed_array_class(env, value) {
-        return format!("a {class}");
+    if let Some(kind) = typed_array_kind(env, value) {
+        return format!("a {}", typed_array_name(kind));
     }
     match value.get_type() {
         Ok(ValueType::Object) if value.is_array().unwrap_or(false) => "an array".into(),
