@@ -505,7 +505,7 @@ test('bad options and inputs are coded errors naming the argument', (t) => {
   t.regex(e!.message, /weights\[1\] must be a number, got the string "2"/)
   e = t.throws(() => agg.aggregateSparse([], { staleness: {} as any }))
   t.regex(e!.message, /staleness must be an array of numbers, got an object/)
-  for (const [out, found] of [['x', 'string'], [[0], 'an array'], [new Float64Array(1), 'Float64Array'], [{}, 'an object']] as const) {
+  for (const [out, found] of [['x', 'string'], [[0], 'an array'], [new Float64Array(1), 'a Float64Array'], [{}, 'an object']] as const) {
     e = t.throws(() => agg.aggregate([Float32Array.of(1)], { out: out as any }))
     t.is((e as any).code, 'ERR_INVALID_ARG')
     t.is(e!.message, `out must be a Float32Array, got ${found}`)

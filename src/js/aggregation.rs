@@ -172,20 +172,33 @@ pub struct AggregateSparseOptions<'a> {
     pub out: Option<Unknown<'a>>,
 }
 
+/// `v` unless it is absent, `undefined` or `null`.
+fn present(v: Option<Unknown>) -> Option<Unknown> {
+    v.filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)))
+}
+
+/// The `weights` and `staleness` options, read and checked.
+#[allow(clippy::type_complexity)]
+fn weights_and_staleness(
+    env: &Env,
+    weights: Option<Unknown>,
+    staleness: Option<Unknown>,
+) -> napi::Result<(Option<Vec<f64>>, Option<Vec<f64>>), String> {
+    Ok((
+        numbers(env, weights, "weights")?,
+        numbers(env, staleness, "staleness")?,
+    ))
+}
+
 /// An optional array of numbers (`options.weights`, `options.staleness`); errors name
 /// `what[i]` and what was found there.
 fn numbers(env: &Env, v: Option<Unknown>, what: &str) -> napi::Result<Option<Vec<f64>>, String> {
-    let Some(v) = v else { return Ok(None) };
-    let t = v.get_type().map_err(|e| invalid_arg(e.reason.clone()))?;
-    match t {
-        ValueType::Undefined | ValueType::Null => return Ok(None),
-        ValueType::Object if v.is_array().unwrap_or(false) => {}
-        _ => {
-            return Err(invalid_arg(format!(
-                "{what} must be an array of numbers, got {}",
-                describe(env, &v)
-            )))
-        }
+    let Some(v) = present(v) else { return Ok(None) };
+    if !v.is_array().unwrap_or(false) {
+        return Err(invalid_arg(format!(
+            "{what} must be an array of numbers, got {}",
+            describe(env, &v)
+        )));
     }
     let arr: Array = unsafe { Array::from_napi_value(v.env(), v.raw()) }
         .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))?;
@@ -649,14 +662,8 @@ fn aggregate_options<'a>(
     let Some(o) = o else {
         return Ok((None, None, None));
     };
-    let out = o
-        .out
-        .filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)));
-    Ok((
-        numbers(env, o.weights, "weights")?,
-        numbers(env, o.staleness, "staleness")?,
-        out,
-    ))
+    let (w, s) = weights_and_staleness(env, o.weights, o.staleness)?;
+    Ok((w, s, present(o.out)))
 }
 
 #[napi]
@@ -806,15 +813,12 @@ impl GradientAggregator {
     ) -> napi::Result<Either<Unknown<'a>, CompressedGradient>, String> {
         let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
         let (w, s, out) = match options {
-            Some(o) => (
-                numbers(&env, o.weights, "weights")?,
-                numbers(&env, o.staleness, "staleness")?,
-                o.out,
-            ),
+            Some(o) => {
+                let (w, s) = weights_and_staleness(&env, o.weights, o.staleness)?;
+                (w, s, present(o.out))
+            }
             None => (None, None, None),
         };
-        let out =
-            out.filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null)));
         if let Some(v) = &out {
             if !CompressedGradient::instance_of(&env, v).unwrap_or(false) {
                 return Err(invalid_arg(format!(
@@ -877,17 +881,12 @@ impl GradientAggregator {
         let options: Option<AggregateSparseOptions> = options_arg(&env, options, "options")?;
         let (w, s) = match options {
             Some(o) => {
-                if o.out.is_some_and(|v| {
-                    !matches!(v.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
-                }) {
+                if present(o.out).is_some() {
                     return Err(invalid_arg(
                         "out is not supported by aggregateSparseAsync (the result is a new CompressedGradient); use aggregateSparse",
                     ));
                 }
-                (
-                    numbers(&env, o.weights, "weights")?,
-                    numbers(&env, o.staleness, "staleness")?,
-                )
+                weights_and_staleness(&env, o.weights, o.staleness)?
             }
             None => (None, None),
         };

@@ -245,29 +245,15 @@ pub fn type_of(t: ValueType) -> &'static str {
 /// is ERR_INVALID_ARG naming the type found; a view of a detached buffer is
 /// ERR_DETACHED_BUFFER (napi would read it as an empty array).
 pub fn read_f32_out(env: &Env, value: &Unknown, what: &str) -> napi::Result<Float32Array, String> {
-    let (raw_env, raw) = (env.raw(), value.raw());
-    let mut is_typed = false;
-    status(
-        unsafe { sys::napi_is_typedarray(raw_env, raw, &mut is_typed) },
-        what,
-    )?;
-    if !is_typed {
-        let found = match value.get_type() {
-            Ok(ValueType::Object) if value.is_array().unwrap_or(false) => "an array",
-            Ok(t) => type_of(t),
-            Err(_) => "an unknown value",
-        };
-        return Err(invalid_arg(format!(
-            "{what} must be a Float32Array, got {found}"
-        )));
-    }
-    let (kind, _, _) = typed_array_view(raw_env, raw, what)?;
-    if kind != sys::TypedarrayType::float32_array {
+    if typed_array_kind(env, value) != Some(sys::TypedarrayType::float32_array) {
         return Err(invalid_arg(format!(
             "{what} must be a Float32Array, got {}",
-            typed_array_name(kind)
+            describe(env, value)
         )));
     }
+    let (raw_env, raw) = (env.raw(), value.raw());
+    // Refuses a detached view.
+    typed_array_view(raw_env, raw, what)?;
     unsafe { Float32Array::from_napi_value(raw_env, raw) }
         .map_err(|e| invalid_arg(format!("{what}: {}", e.reason)))
 }

@@ -194,9 +194,9 @@ fn axpy(out: &mut [f32], x: &[f32], w: f32) {
 
 /// Entries ahead of a walk that are fetched into cache as it goes: more than a chunk of the
 /// linear kernels holds of a top-1 % update (~164 of 16 Ki positions), so the next chunk's
-/// entries are on their way while this one's are summed. A walk jumps from update to update, more streams at once than the
-/// hardware prefetcher follows (16 updates: 32 arrays); measured 7–14 % off a 16-update
-/// sparse sum.
+/// entries are on their way while this one's are summed. A walk jumps from update to
+/// update, more streams at once than the hardware prefetcher follows (16 updates: 32
+/// arrays); measured 7–14 % off a 16-update sparse sum.
 const PREFETCH_AHEAD: usize = 256;
 
 /// Asks for the cache line holding `s[at]` (an index past the end is harmless: a prefetch

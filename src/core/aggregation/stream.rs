@@ -2,17 +2,6 @@
 //! read back soon: a plain store first reads the destination's cache line from memory,
 //! a streaming store does not, so writing a large output costs half the memory traffic.
 
-/// Moves `src` into `dst` and leaves `src` all zeros (one pass over `src`), with
-/// streaming stores into `dst` where the target has them (x86-64: SSE, always present);
-/// plain stores elsewhere. The stores are fenced before returning, so the data is visible
-/// to whichever thread reads `dst` next. Returns whether every value moved is finite
-/// (checked on the way: it costs no extra pass).
-pub fn take(dst: &mut [f32], src: &mut [f32]) -> bool {
-    let finite = Drain::new(dst, src).finish();
-    fence();
-    finite
-}
-
 /// Orders this thread's streaming stores before its later stores, so that another thread
 /// that learns of them (through a lock, a channel, a join) sees them. Streaming stores are
 /// weakly ordered: they skip the cache and may reach memory after later plain stores.
@@ -24,10 +13,14 @@ pub fn fence() {
     };
 }
 
-/// [`take`] in installments: each [`Drain::step`] moves the next few floats, so that the
-/// streaming stores reach memory while the caller works between steps. (Issued in one
-/// burst, they stall the core until memory has taken nearly all of them.) Call [`fence`]
-/// once the last drain of a batch has finished.
+/// Moves `src` into `dst` (same length) and leaves `src` all zeros, in one pass over
+/// `src`, with streaming stores into `dst` where the target has them (x86-64: SSE, always
+/// present) and plain stores elsewhere; it notes on the way whether every value moved is
+/// finite (no extra pass). The move comes in installments: each [`Drain::step`] moves the
+/// next few floats, so that the streaming stores reach memory while the caller works between
+/// steps (issued in one burst, they stall the core until memory has taken nearly all of
+/// them); [`Drain::finish`] moves the rest. Call [`fence`] once the last drain of a batch
+/// has finished, before another thread reads `dst`.
 pub struct Drain<'a> {
     dst: &'a mut [f32],
     src: &'a mut [f32],
@@ -109,7 +102,7 @@ impl<'a> Drain<'a> {
 /// Exponent bits of an f32: all set for NaN and ±Inf.
 const EXP: u32 = 0x7f80_0000;
 
-/// `take` with plain stores.
+/// A move with plain stores; whether every value moved is finite.
 fn plain_take(dst: &mut [f32], src: &mut [f32]) -> bool {
     let mut bad = false;
     for (d, s) in dst.iter_mut().zip(src) {
@@ -121,6 +114,13 @@ fn plain_take(dst: &mut [f32], src: &mut [f32]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The whole move at once, fenced.
+    fn take(dst: &mut [f32], src: &mut [f32]) -> bool {
+        let finite = super::Drain::new(dst, src).finish();
+        super::fence();
+        finite
+    }
+
     #[test]
     fn moves_at_every_alignment_and_length() {
         let orig: Vec<f32> = (0..300).map(|i| i as f32 * 0.5 - 7.0).collect();
@@ -128,7 +128,7 @@ mod tests {
             for len in [0, 1, 3, 4, 5, 16, 17, 63, 64, 200, 296] {
                 let mut buf = vec![f32::NAN; 300 + 4];
                 let mut src = orig.clone();
-                assert!(super::take(&mut buf[off..off + len], &mut src[..len]));
+                assert!(take(&mut buf[off..off + len], &mut src[..len]));
                 assert_eq!(&buf[off..off + len], &orig[..len], "off {off} len {len}");
                 assert!(
                     src[..len].iter().all(|&x| x == 0.0),
@@ -194,7 +194,7 @@ mod tests {
                     let mut src: Vec<f32> = (0..100).map(|i| i as f32).collect();
                     src[at] = bad;
                     assert!(
-                        !super::take(&mut buf[off..off + 100], &mut src),
+                        !take(&mut buf[off..off + 100], &mut src),
                         "{bad} at {at}, off {off}"
                     );
                 }
@@ -211,6 +211,6 @@ mod tests {
             1.0,
             -1.0,
         ];
-        assert!(super::take(&mut buf, &mut src));
+        assert!(take(&mut buf, &mut src));
     }
 }
