@@ -62,6 +62,35 @@ fn status(s: sys::napi_status, what: &str) -> napi::Result<(), String> {
     }
 }
 
+/// What napi says of a typed array: its status, element type, data pointer (already offset
+/// by byteOffset), length and `ArrayBuffer`.
+fn typed_array_info(
+    raw_env: sys::napi_env,
+    raw: sys::napi_value,
+) -> (
+    sys::napi_status,
+    sys::napi_typedarray_type,
+    *mut std::ffi::c_void,
+    usize,
+    sys::napi_value,
+) {
+    let mut kind: sys::napi_typedarray_type = 0;
+    let (mut len, mut offset) = (0usize, 0usize);
+    let (mut data, mut buffer) = (ptr::null_mut(), ptr::null_mut());
+    let s = unsafe {
+        sys::napi_get_typedarray_info(
+            raw_env,
+            raw,
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    (s, kind, data, len, buffer)
+}
+
 /// The element type, data pointer (already offset by byteOffset) and length of a typed
 /// array view, refusing a view of a detached buffer with ERR_DETACHED_BUFFER (napi reports
 /// those as ordinary empty views).
@@ -70,25 +99,8 @@ fn typed_array_view(
     raw: sys::napi_value,
     what: &str,
 ) -> napi::Result<(sys::napi_typedarray_type, *mut std::ffi::c_void, usize), String> {
-    let mut kind: sys::napi_typedarray_type = 0;
-    let mut len = 0usize;
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    let mut offset = 0usize;
-    status(
-        unsafe {
-            sys::napi_get_typedarray_info(
-                raw_env,
-                raw,
-                &mut kind,
-                &mut len,
-                &mut data,
-                &mut buffer,
-                &mut offset,
-            )
-        },
-        what,
-    )?;
+    let (s, kind, data, len, buffer) = typed_array_info(raw_env, raw);
+    status(s, what)?;
     let mut detached = false;
     status(
         unsafe { sys::napi_is_detached_arraybuffer(raw_env, buffer, &mut detached) },
@@ -194,20 +206,7 @@ pub fn typed_array_kind(env: &Env, value: &Unknown) -> Option<sys::napi_typedarr
     if s != sys::Status::napi_ok || !is_typed {
         return None;
     }
-    let mut kind: sys::napi_typedarray_type = 0;
-    let (mut len, mut offset) = (0usize, 0usize);
-    let (mut data, mut buffer) = (ptr::null_mut(), ptr::null_mut());
-    let s = unsafe {
-        sys::napi_get_typedarray_info(
-            raw_env,
-            raw,
-            &mut kind,
-            &mut len,
-            &mut data,
-            &mut buffer,
-            &mut offset,
-        )
-    };
+    let (s, kind, ..) = typed_array_info(raw_env, raw);
     (s == sys::Status::napi_ok).then_some(kind)
 }
 
